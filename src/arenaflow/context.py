@@ -1,0 +1,93 @@
+"""What a function receives besides its events: ``ctx``."""
+
+from __future__ import annotations
+
+import logging
+import time
+from typing import Any
+
+from arenaflow.events import TRACE_HEADER
+from arenaflow.state.base import StateView
+
+_log = logging.getLogger("arenaflow.function")
+
+
+class Context:
+    """The invocation context.
+
+    Attributes:
+        function_name: Name of the running function.
+        invocation_id: Unique id of this invocation.
+        trace_id: Trace id of the batch's first event, carried on into what it publishes.
+        state: The function's keyed state (:class:`~arenaflow.state.base.StateView`); writes are
+            committed only when the invocation succeeds.
+        resources: What the function's ``init`` hook returned for this instance (or None).
+        attempt: 1 for the first try of these events, 2 for the first retry, ...
+        partition: Partition the batch came from (None for non-stream triggers).
+    """
+
+    __slots__ = (
+        "_log",
+        "attempt",
+        "deadline",
+        "function_name",
+        "invocation_id",
+        "outbox",
+        "partition",
+        "resources",
+        "state",
+        "trace_id",
+    )
+
+    def __init__(
+        self,
+        function_name: str,
+        invocation_id: str,
+        trace_id: str,
+        state: StateView,
+        resources: Any,
+        deadline: float,
+        attempt: int = 1,
+        partition: int | None = None,
+    ) -> None:
+        self.function_name = function_name
+        self.invocation_id = invocation_id
+        self.trace_id = trace_id
+        self.state = state
+        self.resources = resources
+        self.deadline = deadline
+        self.attempt = attempt
+        self.partition = partition
+        self.outbox: list[tuple[str, Any, str | None, dict[str, str]]] = []
+        self._log: logging.LoggerAdapter[logging.Logger] | None = None
+
+    def publish(
+        self, topic: str, value: Any, key: str | None = None, headers: dict[str, str] | None = None
+    ) -> None:
+        """Publish an event when this invocation succeeds (nothing is published by a failed try).
+
+        The trace id travels on in the event's headers. Safe to call from sync functions running
+        on instance threads.
+        """
+        merged = {TRACE_HEADER: self.trace_id}
+        if headers:
+            merged.update(headers)
+        self.outbox.append((topic, value, key, merged))
+
+    def remaining_time_s(self) -> float:
+        """Seconds left before the invocation's time limit."""
+        return max(0.0, self.deadline - time.monotonic())
+
+    @property
+    def log(self) -> logging.LoggerAdapter[logging.Logger]:
+        """A logger that tags records with the function, invocation and trace ids."""
+        if self._log is None:
+            self._log = logging.LoggerAdapter(
+                _log,
+                {
+                    "function": self.function_name,
+                    "invocation_id": self.invocation_id,
+                    "trace_id": self.trace_id,
+                },
+            )
+        return self._log

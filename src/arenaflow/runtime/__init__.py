@@ -1,0 +1,1 @@
+"""The runtime: dispatcher, instance pools, executors, middleware."""

@@ -1,0 +1,333 @@
+"""The stream dispatcher: Lambda's event-source mapping for one function and one topic.
+
+Per partition a reader fetches events and routes them to ``parallelization`` lanes by key, so
+events of one key stay in one lane and in order. Each lane gathers a batch (``batch_size``,
+``max_batching_window_ms``), invokes the function, and handles failure:
+
+1. a batch that raised is bisected (``bisect_on_error``) until the poison event stands alone;
+2. a failing event (or unbisected batch) is retried with back-off up to ``max_retry_attempts``;
+3. then it goes to the dead-letter topic with the error, and the lane moves on.
+
+So a poison event holds its lane for a bounded time and never stalls a game. Events older than
+``max_record_age_s`` and events that do not decode go to the dead-letter topic at once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections import deque
+from typing import TYPE_CHECKING, Any
+
+import msgspec
+
+from arenaflow.errors import DecodeError, FunctionTimeout, InstanceCrashed
+from arenaflow.events import Event
+from arenaflow.runtime.dead_letter import DeadLetter
+from arenaflow.runtime.function import BatchItemFailures, Function
+from arenaflow.runtime.invoker import Invoker
+from arenaflow.triggers import Stream
+
+if TYPE_CHECKING:
+    from arenaflow.state.base import State
+    from arenaflow.transport.base import Transport
+
+log = logging.getLogger(__name__)
+
+_FETCH_WAIT_S = 0.25
+
+
+def _reason(error: BaseException | None) -> str:
+    if error is None:
+        return "reported"
+    if isinstance(error, FunctionTimeout):
+        return "timeout"
+    if isinstance(error, InstanceCrashed):
+        return "crashed"
+    return "error"
+
+
+def _describe(error: BaseException | None) -> str:
+    if error is None:
+        return "reported as failed by the function"
+    cause = error.__cause__ if isinstance(error, FunctionTimeout | InstanceCrashed) else None
+    text = f"{type(error).__name__}: {error}"
+    if cause is not None and not isinstance(cause, TimeoutError):
+        text += f" (caused by {type(cause).__name__}: {cause})"
+    return text
+
+
+class _Lane:
+    """Events of some keys of one partition, processed one batch at a time, in order."""
+
+    __slots__ = ("buffer", "space", "wakeup")
+
+    def __init__(self) -> None:
+        self.buffer: deque[Event] = deque()
+        self.wakeup: asyncio.Future[None] | None = None
+        self.space: asyncio.Future[None] | None = None
+
+    def put(self, events: list[Event]) -> None:
+        self.buffer.extend(events)
+        if self.wakeup is not None and not self.wakeup.done():
+            self.wakeup.set_result(None)
+
+
+class StreamDispatcher:
+    """Consumes ``trigger.topic`` for ``fn`` as consumer group ``fn.name``."""
+
+    def __init__(
+        self,
+        fn: Function,
+        trigger: Stream,
+        transport: Transport,
+        state: State,
+        invoker: Invoker,
+    ) -> None:
+        self.fn = fn
+        self.trigger = trigger
+        self.topic = trigger.topic
+        self.group = fn.name
+        self._transport = transport
+        self._state = state
+        self._invoker = invoker
+        self._tasks: list[asyncio.Task[None]] = []
+        # Offsets below these were possibly delivered before a restart: check their watermarks.
+        self._redelivery_end: list[int] = []
+        self._decoder = self._make_decoder(trigger)
+
+    @staticmethod
+    def _make_decoder(trigger: Stream) -> Any:
+        if trigger.schema is None:
+            return None
+        if trigger.codec == "msgpack":
+            return msgspec.msgpack.Decoder(trigger.schema)
+        return msgspec.json.Decoder(trigger.schema)
+
+    # -- lifecycle -----------------------------------------------------------------------------
+    async def start(self, replayed: set[int] | None = None) -> None:
+        """Start reading every partition from the group's committed offset.
+
+        Args:
+            replayed: Partitions just seeked back for a replay: their events are processed again
+                even where their keys' watermarks say they were applied.
+        """
+        transport = self._transport
+        transport.register_group(self.topic, self.group)
+        partitions = transport.partitions(self.topic)
+        self._redelivery_end = []
+        for p in range(partitions):
+            await transport.rewind(self.topic, self.group, p)
+            redelivered = 0 if replayed and p in replayed else transport.end_offset(self.topic, p)
+            self._redelivery_end.append(redelivered)
+        loop = asyncio.get_running_loop()
+        for p in range(partitions):
+            self._tasks.append(loop.create_task(self._read_partition(p), name=f"{self.group}[{p}]"))
+
+    async def stop(self) -> None:
+        for task in self._tasks:
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+        self._tasks.clear()
+
+    def lag(self) -> int:
+        return self._transport.lag(self.topic, self.group)
+
+    # -- reading -------------------------------------------------------------------------------
+    async def _read_partition(self, p: int) -> None:
+        cfg = self.fn.config
+        lanes = [_Lane() for _ in range(cfg.parallelization)]
+        lane_tasks = [
+            asyncio.get_running_loop().create_task(self._run_lane(lane, p)) for lane in lanes
+        ]
+        high_water = 4 * cfg.batch_size
+        fetch = self._transport.fetch
+        try:
+            while True:
+                events = await fetch(
+                    self.topic, self.group, p, cfg.batch_size * len(lanes) * 2, _FETCH_WAIT_S
+                )
+                if not events:
+                    continue
+                if events[0].offset < self._redelivery_end[p]:
+                    events = await self._skip_applied(events, p)
+                if len(lanes) == 1:
+                    lanes[0].put(events)
+                else:
+                    groups: dict[int, list[Event]] = {}
+                    n = len(lanes)
+                    for ev in events:
+                        groups.setdefault(hash(ev.key) % n, []).append(ev)
+                    for i, group in groups.items():
+                        lanes[i].put(group)
+                # Backpressure: stop fetching while a lane holds more than a few batches.
+                for lane in lanes:
+                    while len(lane.buffer) > high_water:
+                        lane.space = asyncio.get_running_loop().create_future()
+                        await lane.space
+        finally:
+            for task in lane_tasks:
+                task.cancel()
+            await asyncio.gather(*lane_tasks, return_exceptions=True)
+
+    async def _skip_applied(self, events: list[Event], p: int) -> list[Event]:
+        """Drop events whose key's watermark shows they were applied before a restart."""
+        watermark = self._state.watermark
+        fresh: list[Event] = []
+        skipped: list[int] = []
+        for ev in events:
+            if watermark(self.group, (ev.topic, ev.partition, ev.key)) >= ev.offset:
+                skipped.append(ev.offset)
+            else:
+                fresh.append(ev)
+        if skipped:
+            self.fn.metrics.duplicates_skipped += len(skipped)
+            await self._transport.ack(self.topic, self.group, p, skipped)
+        return fresh
+
+    async def _run_lane(self, lane: _Lane, p: int) -> None:
+        cfg = self.fn.config
+        loop = asyncio.get_running_loop()
+        window_s = cfg.max_batching_window_ms / 1000.0
+        batch_size = cfg.batch_size
+        buffer = lane.buffer
+        while True:
+            if not buffer:
+                lane.wakeup = loop.create_future()
+                await lane.wakeup
+                lane.wakeup = None
+            if window_s > 0 and len(buffer) < batch_size:
+                deadline = loop.time() + window_s
+                while len(buffer) < batch_size:
+                    remaining = deadline - loop.time()
+                    if remaining <= 0:
+                        break
+                    lane.wakeup = loop.create_future()
+                    try:
+                        await asyncio.wait_for(lane.wakeup, remaining)
+                    except TimeoutError:
+                        break
+                    finally:
+                        lane.wakeup = None
+            if len(buffer) <= batch_size:
+                batch = list(buffer)
+                buffer.clear()
+            else:
+                batch = [buffer.popleft() for _ in range(batch_size)]
+            if lane.space is not None and not lane.space.done():
+                lane.space.set_result(None)
+            try:
+                await self.process(batch, p)
+            except asyncio.CancelledError:
+                raise
+            except Exception:  # a runtime bug must not kill the lane; the events stay unacked
+                log.exception("%s: lane of partition %d failed", self.group, p)
+                await asyncio.sleep(0.1)
+
+    # -- processing ----------------------------------------------------------------------------
+    async def process(self, batch: list[Event], p: int) -> None:
+        """Run one batch to completion (success or dead letter) and ack it."""
+        ready = batch
+        if self._decoder is not None or self.fn.config.max_record_age_s is not None:
+            ready = await self._admit(batch)
+        if ready:
+            await self._run(ready, tries=1, retries_left=self.fn.config.max_retry_attempts, p=p)
+        await self._transport.ack(self.topic, self.group, p, [ev.offset for ev in batch])
+
+    async def _admit(self, batch: list[Event]) -> list[Event]:
+        """Dead-letter expired and undecodable events; decode the rest."""
+        max_age = self.fn.config.max_record_age_s
+        now = time.time()
+        ready: list[Event] = []
+        for ev in batch:
+            if max_age is not None and now - ev.timestamp > max_age:
+                await self._dead_letter(
+                    [ev], "expired", f"older than max_record_age_s={max_age:g}", 0
+                )
+                continue
+            if self._decoder is not None:
+                try:
+                    ev = self._decode(ev)
+                except DecodeError as exc:
+                    self.fn.metrics.decode_errors += 1
+                    await self._dead_letter([ev], "decode", str(exc), 0)
+                    continue
+            ready.append(ev)
+        return ready
+
+    def _decode(self, ev: Event) -> Event:
+        value = ev.value
+        schema = self.trigger.schema
+        try:
+            if isinstance(value, bytes | bytearray | memoryview):
+                decoded = self._decoder.decode(value)
+            elif isinstance(schema, type) and isinstance(value, schema):
+                return ev
+            else:
+                decoded = msgspec.convert(value, schema)
+        except (msgspec.DecodeError, msgspec.ValidationError) as exc:
+            raise DecodeError(f"{self.topic}[{ev.partition}]@{ev.offset}: {exc}") from exc
+        return Event(ev.topic, ev.partition, ev.offset, ev.key, decoded, ev.headers, ev.timestamp)
+
+    async def _run(self, events: list[Event], *, tries: int, retries_left: int, p: int) -> None:
+        fn = self.fn
+        while events:
+            inv = await self._invoker.invoke(fn, events, attempt=tries, partition=p)
+            error = inv.error
+            if error is None:
+                failed = self._failed(inv.result, events)
+                if not failed:
+                    await self._invoker.commit(inv, events)
+                    return
+                failed_ids = {id(ev) for ev in failed}
+                await self._invoker.commit(inv, [ev for ev in events if id(ev) not in failed_ids])
+                events = failed
+            elif fn.config.bisect_on_error and len(events) > 1:
+                # Bisection does not spend the retry budget (as on Lambda).
+                mid = len(events) // 2
+                await self._run(events[:mid], tries=tries + 1, retries_left=retries_left, p=p)
+                await self._run(events[mid:], tries=tries + 1, retries_left=retries_left, p=p)
+                return
+            if retries_left <= 0:
+                await self._dead_letter(events, _reason(error), _describe(error), tries)
+                return
+            fn.metrics.retries += 1
+            await asyncio.sleep(fn.config.retry_delay_s(tries))
+            tries += 1
+            retries_left -= 1
+
+    @staticmethod
+    def _failed(result: Any, events: list[Event]) -> list[Event]:
+        """Events to retry after a partial failure report: from each key's first failure on."""
+        if not isinstance(result, BatchItemFailures) or not result.events:
+            return []
+        reported = {id(ev) for ev in result.events}
+        failed_keys: set[str | None] = set()
+        failed: list[Event] = []
+        for ev in events:
+            if ev.key in failed_keys or id(ev) in reported:
+                failed_keys.add(ev.key)
+                failed.append(ev)
+        return failed
+
+    async def _dead_letter(self, events: list[Event], reason: str, error: str, tries: int) -> None:
+        now = time.time()
+        fn = self.fn
+        for ev in events:
+            letter = DeadLetter(
+                function=fn.name,
+                topic=ev.topic,
+                partition=ev.partition,
+                offset=ev.offset,
+                key=ev.key,
+                value=ev.value,
+                reason=reason,
+                error=error,
+                attempts=tries,
+                trace_id=ev.headers.get("trace_id"),
+                failed_at=now,
+            )
+            await self._transport.publish(fn.dead_letter_topic, letter, ev.key, dict(ev.headers))
+        fn.metrics.dead_lettered += len(events)
+        log.warning("%s: %d event(s) dead-lettered (%s): %s", fn.name, len(events), reason, error)

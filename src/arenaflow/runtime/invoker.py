@@ -1,0 +1,88 @@
+"""The invoker: one invocation through the pool and the middleware, then its commit."""
+
+from __future__ import annotations
+
+import itertools
+import time
+from collections.abc import Iterable
+
+from arenaflow.context import Context
+from arenaflow.errors import FunctionTimeout, InstanceCrashed
+from arenaflow.events import Event, new_trace_id
+from arenaflow.runtime.function import Function
+from arenaflow.runtime.middleware.base import Invocation, Middleware
+from arenaflow.state.base import State, StateView, WatermarkKey
+from arenaflow.transport.base import Transport
+
+
+class Invoker:
+    """Runs invocations and commits what a successful one produced.
+
+    Commit order is outputs first, then state with the events' watermarks, then (by the
+    dispatcher) the acks: a crash in between redelivers the events, which re-publishes outputs
+    (at-least-once) but never applies state twice.
+    """
+
+    def __init__(self, transport: Transport, state: State, middleware: list[Middleware]) -> None:
+        self._transport = transport
+        self._state = state
+        self._before = [
+            m for m in middleware if type(m).before_invoke is not Middleware.before_invoke
+        ]
+        self._after = [
+            m for m in reversed(middleware) if type(m).after_invoke is not Middleware.after_invoke
+        ]
+        self._ids = itertools.count(1)
+
+    async def invoke(
+        self,
+        fn: Function,
+        events: list[Event],
+        *,
+        attempt: int = 1,
+        partition: int | None = None,
+    ) -> Invocation:
+        instance = await fn.pool.acquire()
+        trace_id = (events[0].headers.get("trace_id") if events else None) or new_trace_id()
+        ctx = Context(
+            fn.name,
+            f"{fn.name}-{next(self._ids)}",
+            trace_id,
+            StateView(self._state, fn.name),
+            instance.resources,
+            time.monotonic() + fn.config.timeout_s,
+            attempt,
+            partition,
+        )
+        inv = Invocation(fn, events, ctx, attempt)
+        for m in self._before:
+            m.before_invoke(inv)
+        broken = False
+        started = time.perf_counter()
+        try:
+            inv.result = await instance.invoke(events, ctx, inv.timeout_s)
+        except FunctionTimeout as exc:
+            inv.error = exc
+            broken = instance.replace_after_timeout
+        except InstanceCrashed as exc:
+            inv.error = exc
+            broken = True
+        except Exception as exc:
+            inv.error = exc
+        finally:
+            inv.duration_s = time.perf_counter() - started
+            fn.pool.release(instance, broken=broken)
+        for m in self._after:
+            m.after_invoke(inv)
+        return inv
+
+    async def commit(self, inv: Invocation, applied: Iterable[Event]) -> None:
+        """Publish the invocation's outputs, then commit its state and the applied events'
+        per-key watermarks."""
+        publish = self._transport.publish
+        for topic, value, key, headers in inv.ctx.outbox:
+            await publish(topic, value, key, headers)
+        marks: dict[WatermarkKey, int] = {}
+        for event in applied:
+            marks[(event.topic, event.partition, event.key)] = event.offset
+        await inv.ctx.state.commit(marks)

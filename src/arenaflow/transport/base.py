@@ -1,0 +1,106 @@
+"""The transport seam: a partitioned, replayable event log with consumer groups and acks.
+
+Semantics every backend keeps:
+
+* A topic has a fixed number of partitions; an event's partition comes from a stable hash of its
+  key, so one key always lands in one partition and is delivered in publish order.
+* Delivery is at-least-once: a consumer group reads from its committed offset; what it fetched but
+  did not ack is delivered again after :meth:`Transport.rewind` (a restart or a failover).
+* Retention is bounded. Events every registered group has committed may be trimmed; when a
+  partition is full of uncommitted events, publishing waits (``publish``) or raises
+  :class:`~arenaflow.errors.BackpressureError` (``publish_nowait``). Nothing is dropped silently.
+
+Example:
+    >>> import asyncio
+    >>> from arenaflow.transport.memory import MemoryTransport
+    >>> async def main():
+    ...     log = MemoryTransport(default_partitions=1)
+    ...     log.register_group("tracking", "speed")
+    ...     await log.publish("tracking", {"x": 1.0}, key="g1")
+    ...     [event] = await log.fetch("tracking", "speed", 0, max_events=10, timeout_s=0.1)
+    ...     await log.ack("tracking", "speed", 0, [event.offset])
+    ...     return event.value, log.lag("tracking", "speed")
+    >>> asyncio.run(main())
+    ({'x': 1.0}, 0)
+"""
+
+from __future__ import annotations
+
+import zlib
+from abc import ABC, abstractmethod
+from collections.abc import Iterable
+from typing import Any
+
+from arenaflow.events import Event
+
+
+def partition_for(key: str | None, partitions: int) -> int:
+    """Stable partition of ``key`` (CRC-32, identical in every process, unlike ``hash``)."""
+    if key is None or partitions == 1:
+        return 0
+    return zlib.crc32(key.encode()) % partitions
+
+
+class Transport(ABC):
+    """Abstract event log. Backends: ``memory`` (embedded default), ``redis``."""
+
+    name: str = "abstract"
+
+    async def start(self) -> None:  # noqa: B027 - optional lifecycle hook
+        """Connect or allocate resources; called once before use."""
+
+    async def aclose(self) -> None:  # noqa: B027 - optional lifecycle hook
+        """Release resources."""
+
+    @abstractmethod
+    def partitions(self, topic: str) -> int:
+        """Number of partitions of ``topic`` (created with the default count on first use)."""
+
+    @abstractmethod
+    def create_topic(self, topic: str, partitions: int | None = None) -> None:
+        """Declare ``topic`` with ``partitions`` partitions (idempotent; counts never change)."""
+
+    @abstractmethod
+    def register_group(self, topic: str, group: str) -> None:
+        """Register consumer ``group`` on ``topic``; retention keeps what it did not read."""
+
+    @abstractmethod
+    async def publish(
+        self, topic: str, value: Any, key: str | None = None, headers: dict[str, str] | None = None
+    ) -> Event:
+        """Append an event, waiting for room when the partition is full."""
+
+    def publish_nowait(
+        self, topic: str, value: Any, key: str | None = None, headers: dict[str, str] | None = None
+    ) -> Event:
+        """Append an event without waiting; raise BackpressureError when there is no room.
+
+        Backends that cannot append synchronously raise NotImplementedError.
+        """
+        raise NotImplementedError
+
+    @abstractmethod
+    async def fetch(
+        self, topic: str, group: str, partition: int, max_events: int, timeout_s: float
+    ) -> list[Event]:
+        """Return up to ``max_events`` undelivered events, waiting up to ``timeout_s`` for one."""
+
+    @abstractmethod
+    async def ack(self, topic: str, group: str, partition: int, offsets: Iterable[int]) -> None:
+        """Mark events as processed; the group's committed offset advances over contiguous acks."""
+
+    @abstractmethod
+    async def rewind(self, topic: str, group: str, partition: int) -> None:
+        """Deliver every fetched-but-unacked event again (after a restart or a failover)."""
+
+    @abstractmethod
+    async def seek(self, topic: str, group: str, partition: int, offset: int) -> None:
+        """Replay: make ``offset`` the next event the group receives (and its committed offset)."""
+
+    @abstractmethod
+    def lag(self, topic: str, group: str) -> int:
+        """Events published but not yet acked by ``group``, over all partitions."""
+
+    @abstractmethod
+    def end_offset(self, topic: str, partition: int) -> int:
+        """Offset the next event published to ``partition`` will get."""
