@@ -27,11 +27,11 @@ class Context:
     """
 
     __slots__ = (
+        "_invocation_id",
         "_log",
         "attempt",
         "deadline",
         "function_name",
-        "invocation_id",
         "outbox",
         "partition",
         "resources",
@@ -42,7 +42,7 @@ class Context:
     def __init__(
         self,
         function_name: str,
-        invocation_id: str,
+        invocation_id: int | str,
         trace_id: str,
         state: StateView,
         resources: Any,
@@ -51,7 +51,7 @@ class Context:
         partition: int | None = None,
     ) -> None:
         self.function_name = function_name
-        self.invocation_id = invocation_id
+        self._invocation_id = invocation_id
         self.trace_id = trace_id
         self.state = state
         self.resources = resources
@@ -73,6 +73,13 @@ class Context:
         if headers:
             merged.update(headers)
         self.outbox.append((topic, value, key, merged))
+
+    @property
+    def invocation_id(self) -> str:
+        """Unique id of this invocation (``<function>-<n>``)."""
+        if isinstance(self._invocation_id, int):  # formatted only when asked: hot path
+            self._invocation_id = f"{self.function_name}-{self._invocation_id}"
+        return self._invocation_id
 
     def remaining_time_s(self) -> float:
         """Seconds left before the invocation's time limit."""

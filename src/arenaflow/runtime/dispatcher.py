@@ -27,6 +27,7 @@ from arenaflow.events import Event
 from arenaflow.runtime.dead_letter import DeadLetter
 from arenaflow.runtime.function import BatchItemFailures, Function
 from arenaflow.runtime.invoker import Invoker
+from arenaflow.runtime.middleware.base import Invocation
 from arenaflow.triggers import Stream
 
 if TYPE_CHECKING:
@@ -232,7 +233,13 @@ class StreamDispatcher:
         if self._decoder is not None or self.fn.config.max_record_age_s is not None:
             ready = await self._admit(batch)
         if ready:
-            await self._run(ready, tries=1, retries_left=self.fn.config.max_retry_attempts, p=p)
+            # The common case inline (one invocation that succeeds); failures take _recover.
+            invoker = self._invoker
+            inv = await invoker.invoke(self.fn, ready, attempt=1, partition=p)
+            if inv.error is None and not isinstance(inv.result, BatchItemFailures):
+                await invoker.commit(inv, ready)
+            else:
+                await self._recover(inv, ready, p)
         await self._transport.ack(self.topic, self.group, p, [ev.offset for ev in batch])
 
     async def _admit(self, batch: list[Event]) -> list[Event]:
@@ -270,10 +277,27 @@ class StreamDispatcher:
             raise DecodeError(f"{self.topic}[{ev.partition}]@{ev.offset}: {exc}") from exc
         return Event(ev.topic, ev.partition, ev.offset, ev.key, decoded, ev.headers, ev.timestamp)
 
-    async def _run(self, events: list[Event], *, tries: int, retries_left: int, p: int) -> None:
+    async def _recover(self, inv: Invocation, events: list[Event], p: int) -> None:
+        """Handle a first try that failed: bisect, retry, dead-letter (see the module doc)."""
+        await self._run(
+            events, tries=1, retries_left=self.fn.config.max_retry_attempts, p=p, first=inv
+        )
+
+    async def _run(
+        self,
+        events: list[Event],
+        *,
+        tries: int,
+        retries_left: int,
+        p: int,
+        first: Invocation | None = None,
+    ) -> None:
         fn = self.fn
         while events:
-            inv = await self._invoker.invoke(fn, events, attempt=tries, partition=p)
+            if first is not None:
+                inv, first = first, None
+            else:
+                inv = await self._invoker.invoke(fn, events, attempt=tries, partition=p)
             error = inv.error
             if error is None:
                 failed = self._failed(inv.result, events)

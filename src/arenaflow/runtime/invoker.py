@@ -8,7 +8,7 @@ from collections.abc import Iterable
 
 from arenaflow.context import Context
 from arenaflow.errors import FunctionTimeout, InstanceCrashed
-from arenaflow.events import Event, new_trace_id
+from arenaflow.events import TRACE_HEADER, Event, new_trace_id
 from arenaflow.runtime.function import Function
 from arenaflow.runtime.middleware.base import Invocation, Middleware
 from arenaflow.state.base import State, StateView, WatermarkKey
@@ -42,11 +42,11 @@ class Invoker:
         attempt: int = 1,
         partition: int | None = None,
     ) -> Invocation:
-        instance = await fn.pool.acquire()
-        trace_id = (events[0].headers.get("trace_id") if events else None) or new_trace_id()
+        instance = fn.pool.try_acquire() or await fn.pool.acquire()
+        trace_id = (events[0].headers.get(TRACE_HEADER) if events else None) or new_trace_id()
         ctx = Context(
             fn.name,
-            f"{fn.name}-{next(self._ids)}",
+            next(self._ids),
             trace_id,
             StateView(self._state, fn.name),
             instance.resources,
@@ -79,10 +79,16 @@ class Invoker:
     async def commit(self, inv: Invocation, applied: Iterable[Event]) -> None:
         """Publish the invocation's outputs, then commit its state and the applied events'
         per-key watermarks."""
-        publish = self._transport.publish
-        for topic, value, key, headers in inv.ctx.outbox:
-            await publish(topic, value, key, headers)
+        ctx = inv.ctx
+        if ctx.outbox:
+            publish = self._transport.publish
+            for topic, value, key, headers in ctx.outbox:
+                await publish(topic, value, key, headers)
+        writes = ctx.state.staged
+        if not writes:
+            # Nothing to protect from a redelivery: a later write's watermark covers these too.
+            return
         marks: dict[WatermarkKey, int] = {}
         for event in applied:
             marks[(event.topic, event.partition, event.key)] = event.offset
-        await inv.ctx.state.commit(marks)
+        await self._state.commit(inv.function.name, writes, marks)

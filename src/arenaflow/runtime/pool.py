@@ -67,6 +67,17 @@ class InstancePool:
         self._metrics.record_init((time.perf_counter() - started) * 1000.0, provisioned=provisioned)
         return inst
 
+    def try_acquire(self) -> Instance | None:
+        """An idle instance without waiting, or None (then use :meth:`acquire`)."""
+        if not self._idle:
+            return None
+        inst = self._idle.pop()
+        m = self._metrics
+        m.concurrency += 1
+        if m.concurrency > m.max_concurrency:
+            m.max_concurrency = m.concurrency
+        return inst
+
     async def acquire(self) -> Instance:
         """An instance for one invocation (see the class docstring)."""
         if self._idle:

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import asyncio
 import inspect
+import types
+from collections.abc import Coroutine, Generator
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
@@ -15,6 +17,27 @@ from arenaflow.context import Context
 from arenaflow.errors import FunctionTimeout
 from arenaflow.events import Event
 from arenaflow.runtime.executors.base import Instance
+
+
+@types.coroutine
+def _resume(coro: Coroutine[Any, Any, Any], yielded: Any) -> Generator[Any, Any, Any]:
+    """Await the rest of a coroutine that already ran up to its first suspension (``yielded``)."""
+    while True:
+        try:
+            sent = yield yielded
+        except GeneratorExit:
+            coro.close()
+            raise
+        except BaseException as exc:  # cancellation and timeouts go into the coroutine
+            try:
+                yielded = coro.throw(exc)
+            except StopIteration as done:
+                return done.value
+            continue
+        try:
+            yielded = coro.send(sent)
+        except StopIteration as done:
+            return done.value
 
 
 class AsyncInstance(Instance):
@@ -29,10 +52,18 @@ class AsyncInstance(Instance):
             self.resources = await asyncio.to_thread(self.init)
 
     async def invoke(self, events: list[Event], ctx: Context, timeout_s: float) -> Any:
+        # Start the coroutine eagerly: most stream functions finish without suspending, and an
+        # asyncio timer per call would cost more than the call. Only a coroutine that suspends
+        # can be interrupted at all, so only then is the time limit armed.
+        coro = self.handler(events, ctx)
+        try:
+            first = coro.send(None)
+        except StopIteration as done:
+            return done.value
         limit = asyncio.timeout(timeout_s)
         try:
             async with limit:
-                return await self.handler(events, ctx)
+                return await _resume(coro, first)
         except TimeoutError as exc:
             if limit.expired():
                 raise FunctionTimeout(
