@@ -38,6 +38,7 @@ from arenaflow.runtime.invoker import Invoker
 from arenaflow.runtime.metrics import MetricsSnapshot
 from arenaflow.runtime.middleware import Middleware, default_middleware
 from arenaflow.runtime.scheduler import ScheduleRunner
+from arenaflow.security.webhooks import verify
 from arenaflow.settings import Settings
 from arenaflow.state import State, load_state
 from arenaflow.transport import Transport, load_transport
@@ -359,6 +360,29 @@ class App:
             raise FunctionError(f"{name} failed: {inv.error!r}") from inv.error
         await self._invoker.commit(inv, [])
         return inv.result
+
+    def routes(self) -> list[tuple[Http | Webhook, str]]:
+        """HTTP and webhook triggers with their function names, for the gateway to mount."""
+        return [
+            (trigger, fn.name)
+            for fn in self._functions.values()
+            for trigger in fn.triggers
+            if isinstance(trigger, Http | Webhook)
+        ]
+
+    async def handle_webhook(self, name: str, body: bytes, signature: str | None) -> Any:
+        """Verify a signed webhook for trigger ``name`` and invoke its function with the body.
+
+        Raises:
+            SignatureError: the signature is missing, stale or wrong (nothing is invoked).
+            ConfigError: no function has ``webhook(name)``.
+        """
+        for trigger, fn_name in self.routes():
+            if isinstance(trigger, Webhook) and trigger.name == name:
+                if trigger.secret is not None:
+                    verify(body, signature, trigger.secret)
+                return await self.invoke(fn_name, body)
+        raise ConfigError(f"no function has webhook({name!r})")
 
     async def replay(self, name: str, offset: int, partition: int | None = None) -> None:
         """Make function ``name`` process its topic(s) again from ``offset`` (every partition,

@@ -81,3 +81,7 @@ def run(
 
 def main() -> None:
     cli()
+
+
+if __name__ == "__main__":
+    main()

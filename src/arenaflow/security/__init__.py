@@ -1,0 +1,1 @@
+"""Security helpers: webhook signatures (API keys join with the gateway)."""
