@@ -159,6 +159,11 @@ class App:
                         )
             if self.running:
                 raise ConfigError(f"function {fn_name!r}: register functions before start()")
+            for trigger in triggers:
+                if isinstance(trigger, Stream):
+                    # The consumer group exists from now on, so retention keeps what is
+                    # published before start() for it (backpressure instead of silent trimming).
+                    self.transport.register_group(trigger.topic, fn_name)
             self._functions[fn_name] = Function(fn_name, handler, triggers, config)
             return handler
 

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import asyncio
 import itertools
 import time
 from collections.abc import Iterable
 
 from arenaflow.context import Context
-from arenaflow.errors import FunctionTimeout, InstanceCrashed
+from arenaflow.errors import FunctionError, FunctionTimeout, InstanceCrashed
 from arenaflow.events import TRACE_HEADER, Event, new_trace_id
 from arenaflow.runtime.function import Function
 from arenaflow.runtime.middleware.base import Invocation, Middleware
@@ -42,7 +43,12 @@ class Invoker:
         attempt: int = 1,
         partition: int | None = None,
     ) -> Invocation:
-        instance = fn.pool.try_acquire() or await fn.pool.acquire()
+        instance = fn.pool.try_acquire()
+        if instance is None:
+            try:
+                instance = await fn.pool.acquire()
+            except Exception as exc:
+                return self._failed_cold_start(fn, events, attempt, partition, exc)
         trace_id = (events[0].headers.get(TRACE_HEADER) if events else None) or new_trace_id()
         ctx = Context(
             fn.name,
@@ -69,9 +75,38 @@ class Invoker:
             broken = True
         except Exception as exc:
             inv.error = exc
+        except asyncio.CancelledError:
+            # Abandoned mid-call: a thread or worker process may still be busy with it.
+            broken = instance.replace_after_timeout
+            raise
         finally:
             inv.duration_s = time.perf_counter() - started
             fn.pool.release(instance, broken=broken)
+        for m in self._after:
+            m.after_invoke(inv)
+        return inv
+
+    def _failed_cold_start(
+        self,
+        fn: Function,
+        events: list[Event],
+        attempt: int,
+        partition: int | None,
+        exc: Exception,
+    ) -> Invocation:
+        """A cold start whose ``init`` raised fails the invocation (as on Lambda), so it is
+        retried and dead-lettered like any error rather than leaving the batch unacknowledged."""
+        trace_id = (events[0].headers.get(TRACE_HEADER) if events else None) or new_trace_id()
+        state = StateView(self._state, fn.name)
+        ctx = Context(
+            fn.name, next(self._ids), trace_id, state, None, time.monotonic(), attempt, partition
+        )
+        inv = Invocation(fn, events, ctx, attempt)
+        if isinstance(exc, FunctionError):
+            inv.error = exc
+        else:
+            inv.error = FunctionError(f"init of {fn.name} failed: {type(exc).__name__}: {exc}")
+            inv.error.__cause__ = exc
         for m in self._after:
             m.after_invoke(inv)
         return inv

@@ -47,6 +47,7 @@ class InstancePool:
 
     async def start(self) -> None:
         """Create ``min_instances`` warm instances before any event arrives."""
+        self._closed = False  # started again after aclose(): an app restart
         warm = await asyncio.gather(
             *(self._create(provisioned=True) for _ in range(self._config.min_instances))
         )
@@ -88,7 +89,15 @@ class InstancePool:
             self._metrics.throttles += 1
             fut: asyncio.Future[Instance] = asyncio.get_running_loop().create_future()
             self._waiters.append(fut)
-            inst = await fut
+            try:
+                inst = await fut
+            except asyncio.CancelledError:
+                if fut.done() and not fut.cancelled():
+                    # Handed an instance just as we were cancelled (a stopping lane): pass it on,
+                    # or it would count against max_instances forever without being usable.
+                    self._metrics.concurrency += 1  # release() undoes it
+                    self.release(fut.result())
+                raise
         m = self._metrics
         m.concurrency += 1
         if m.concurrency > m.max_concurrency:
@@ -117,8 +126,15 @@ class InstancePool:
     async def _replace_for_waiter(self) -> None:
         try:
             inst = await self._create(provisioned=False)
-        except Exception:
+        except Exception as exc:
             log.exception("could not replace a broken instance")
+            # Fail the waiter's invocation (it is retried) instead of leaving it waiting for a
+            # slot nobody fills.
+            while self._waiters:
+                fut = self._waiters.popleft()
+                if not fut.done():
+                    fut.set_exception(exc)
+                    return
             return
         self._metrics.concurrency += 1  # release() below undoes it
         self.release(inst)

@@ -17,12 +17,14 @@ from arenaflow.transport.base import Transport, partition_for
 
 
 class _Group:
-    __slots__ = ("acked", "committed", "next")
+    __slots__ = ("acked", "committed", "next", "redeliver_end")
 
     def __init__(self, start: int) -> None:
         self.next = start  # next offset to deliver
         self.committed = start  # every offset below this is acked
         self.acked: set[int] = set()  # acked offsets at or above ``committed``
+        # After a rewind, offsets below this are delivered again unless acked out of order.
+        self.redeliver_end = start
 
 
 class _Partition:
@@ -80,6 +82,9 @@ class MemoryTransport(Transport):
         self.retention = retention
         self._topics: dict[str, list[_Partition]] = {}
         self._key_partition: dict[tuple[str, str], int] = {}
+        # Groups registered before their topic exists: attached when it is created, so that
+        # registering a consumer does not fix the topic's partition count.
+        self._early_groups: dict[str, list[str]] = {}
 
     # -- topics and groups -------------------------------------------------------------------
     def create_topic(self, topic: str, partitions: int | None = None) -> None:
@@ -92,6 +97,8 @@ class MemoryTransport(Transport):
                 )
             return
         self._topics[topic] = [_Partition() for _ in range(count)]
+        for group in self._early_groups.pop(topic, []):
+            self.register_group(topic, group)
 
     def _parts(self, topic: str) -> list[_Partition]:
         parts = self._topics.get(topic)
@@ -104,7 +111,11 @@ class MemoryTransport(Transport):
         return len(self._parts(topic))
 
     def register_group(self, topic: str, group: str) -> None:
-        for part in self._parts(topic):
+        parts = self._topics.get(topic)
+        if parts is None:
+            self._early_groups.setdefault(topic, []).append(group)
+            return
+        for part in parts:
             if group not in part.groups:
                 # A new group starts at the oldest retained event, like Kafka's "earliest".
                 part.groups[group] = _Group(part.base)
@@ -184,7 +195,11 @@ class MemoryTransport(Transport):
         part.events.append(event)
         if part.data_waiters:
             _wake(part.data_waiters)
-        if part.room_waiters and len(part.events) < self.retention:
+        # Pass the turn on while there is room, counting committed events that can still be
+        # trimmed: one ack can free room for many waiters, and only the head is woken by it.
+        if part.room_waiters and (
+            len(part.events) < self.retention or part.min_committed() > part.base
+        ):
             _wake_first(part.room_waiters)
         return event
 
@@ -212,6 +227,15 @@ class MemoryTransport(Transport):
         start = g.next - part.base
         batch = part.events[start : start + max_events]
         g.next += len(batch)
+        if batch and batch[0].offset < g.redeliver_end:
+            # Redelivery after a rewind: events acked out of order were processed, skip them.
+            acked = g.acked
+            batch = [ev for ev in batch if ev.offset not in acked]
+            while not batch and g.next < part.end:
+                start = g.next - part.base
+                more = part.events[start : start + max_events]
+                g.next += len(more)
+                batch = [ev for ev in more if ev.offset not in acked]
         return batch
 
     async def ack(self, topic: str, group: str, partition: int, offsets: Iterable[int]) -> None:
@@ -233,8 +257,11 @@ class MemoryTransport(Transport):
 
     async def rewind(self, topic: str, group: str, partition: int) -> None:
         _, g = self._group(topic, group, partition)
+        # Only the unacked are delivered again: events acked out of order (a faster lane) keep
+        # their acks, as Redis Streams' pending list does. Clearing them would redeliver
+        # processed events and overstate the lag.
+        g.redeliver_end = max(g.redeliver_end, g.next)
         g.next = g.committed
-        g.acked.clear()
 
     async def seek(self, topic: str, group: str, partition: int, offset: int) -> None:
         part, g = self._group(topic, group, partition)

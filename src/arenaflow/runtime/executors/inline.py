@@ -82,7 +82,13 @@ class ThreadInstance(Instance):
         self._thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="arenaflow-instance")
 
     async def start(self) -> None:
-        if self.init is not None:
+        if self.init is None:
+            return
+        if inspect.iscoroutinefunction(self.init):
+            # An async init is awaited on the loop; run on the thread it would only return an
+            # un-awaited coroutine as ``ctx.resources``.
+            self.resources = await self.init()
+        else:
             loop = asyncio.get_running_loop()
             self.resources = await loop.run_in_executor(self._thread, self.init)
 

@@ -1,0 +1,1 @@
+"""Sports data: wire schemas, field geometry and sources (simulator, vendor replay)."""
