@@ -50,6 +50,13 @@ log = logging.getLogger(__name__)
 F = TypeVar("F", bound=Callable[..., Any])
 
 
+def _running_loop() -> asyncio.AbstractEventLoop | None:
+    try:
+        return asyncio.get_running_loop()
+    except RuntimeError:
+        return None
+
+
 class Receipt:
     """What :meth:`App.publish` returns: the published event, awaitable.
 
@@ -133,7 +140,7 @@ class App:
                     f"triggers must come from stream(), http(), schedule() or webhook(), "
                     f"got {trigger!r}"
                 )
-        config = make_config(name or "function", options)
+        config = make_config(name, options)
         if config.executor == "process":
             from arenaflow.runtime.executors.process import check_picklable
 
@@ -214,13 +221,17 @@ class App:
         try:
             return Receipt(self.transport.publish_nowait(topic, value, key, headers))
         except NotImplementedError:
-            pass
+            pass  # the backend publishes asynchronously only
         except BackpressureError:
-            if loop is None or not loop.is_running():
+            if _running_loop() is None:
                 raise
-        if loop is None or not loop.is_running():
-            raise BackpressureError(f"{self.transport.name} transport needs a running event loop")
-        task = loop.create_task(self.transport.publish(topic, value, key, headers))
+        running = _running_loop()
+        if running is None:
+            raise BackpressureError(
+                f"the {self.transport.name} transport publishes from async code: "
+                "await app.publish(...) inside a coroutine"
+            )
+        task = running.create_task(self.transport.publish(topic, value, key, headers))
         self._pending.add(task)
         task.add_done_callback(self._pending.discard)
         return Receipt(None, task)

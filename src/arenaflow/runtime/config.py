@@ -79,13 +79,14 @@ def _check_number(
         raise ConfigError(f"{name} must be a number {bound} to {high}, got {value!r}")
 
 
-def make_config(name: str, options: dict[str, Any]) -> FunctionConfig:
+def make_config(name: str | None, options: dict[str, Any]) -> FunctionConfig:
     """Validate ``options`` for function ``name``; raise ConfigError naming the bad option."""
+    where = f"function {name!r}: " if name else "app.function(): "
     for option in options:
         if option not in _OPTIONS:
             close = difflib.get_close_matches(option, sorted(_OPTIONS), n=1)
             hint = f"; did you mean {close[0]!r}?" if close else ""
-            raise ConfigError(f"function {name!r}: unknown option {option!r}{hint}")
+            raise ConfigError(f"{where}unknown option {option!r}{hint}")
     cfg = FunctionConfig(**options)
     try:
         _check_int("batch_size", cfg.batch_size, 1, 10_000)
@@ -117,5 +118,5 @@ def make_config(name: str, options: dict[str, Any]) -> FunctionConfig:
         if cfg.init is not None and not callable(cfg.init):
             raise ConfigError(f"init must be callable, got {cfg.init!r}")
     except ConfigError as exc:
-        raise ConfigError(f"function {name!r}: {exc}") from None
+        raise ConfigError(f"{where}{exc}") from None
     return cfg

@@ -218,13 +218,26 @@ class StreamDispatcher:
                 batch = [buffer.popleft() for _ in range(batch_size)]
             if lane.space is not None and not lane.space.done():
                 lane.space.set_result(None)
+            await self._process_until_done(batch, p)
+
+    async def _process_until_done(self, batch: list[Event], p: int) -> None:
+        """Process a batch, retrying when the runtime itself fails (a state commit, an ack or a
+        dead-letter publish: a backend outage). The lane waits, its backlog grows, and nothing is
+        skipped or reordered; events applied before the failure are skipped on the retry."""
+        delay = 0.05
+        while True:
             try:
                 await self.process(batch, p)
+                return
             except asyncio.CancelledError:
                 raise
-            except Exception:  # a runtime bug must not kill the lane; the events stay unacked
-                log.exception("%s: lane of partition %d failed", self.group, p)
-                await asyncio.sleep(0.1)
+            except Exception:
+                log.exception("%s: partition %d: processing failed; retrying", self.group, p)
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 2.0)
+                batch = await self._skip_applied(batch, p)
+                if not batch:
+                    return
 
     # -- processing ----------------------------------------------------------------------------
     async def process(self, batch: list[Event], p: int) -> None:

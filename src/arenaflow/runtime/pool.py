@@ -6,7 +6,8 @@ import asyncio
 import logging
 import time
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Coroutine
+from typing import Any
 
 from arenaflow.runtime.config import FunctionConfig
 from arenaflow.runtime.executors.base import Instance
@@ -36,6 +37,7 @@ class InstancePool:
         self._waiters: deque[asyncio.Future[Instance]] = deque()
         self._count = 0  # instances alive or starting
         self._closed = False
+        self._tasks: set[asyncio.Task[None]] = set()
 
     @property
     def size(self) -> int:
@@ -110,10 +112,10 @@ class InstancePool:
         if broken:
             self._count -= 1
             self._metrics.instances = self._count
-            asyncio.get_running_loop().create_task(inst.stop())
+            self._background(inst.stop())
             if self._waiters and not self._closed:
                 # Someone waits for a slot that just freed: give it a fresh instance.
-                asyncio.get_running_loop().create_task(self._replace_for_waiter())
+                self._background(self._replace_for_waiter())
             return
         inst.last_used = time.monotonic()
         while self._waiters:
@@ -157,8 +159,15 @@ class InstancePool:
         self._metrics.instances = self._count
         return reaped
 
+    def _background(self, work: Coroutine[Any, Any, None]) -> None:
+        task = asyncio.get_running_loop().create_task(work)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
     async def aclose(self) -> None:
         self._closed = True
+        # Retired instances finish stopping first, so no worker outlives the pool.
+        await asyncio.gather(*self._tasks, return_exceptions=True)
         idle, self._idle = self._idle, []
         for inst in idle:
             await inst.stop()
