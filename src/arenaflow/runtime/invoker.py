@@ -6,9 +6,10 @@ import asyncio
 import itertools
 import time
 from collections.abc import Iterable
+from typing import Any
 
 from arenaflow.context import Context
-from arenaflow.errors import FunctionError, FunctionTimeout, InstanceCrashed
+from arenaflow.errors import BackpressureError, FunctionError, FunctionTimeout, InstanceCrashed
 from arenaflow.events import TRACE_HEADER, Event, new_trace_id
 from arenaflow.runtime.function import Function
 from arenaflow.runtime.middleware.base import Invocation, Middleware
@@ -34,6 +35,7 @@ class Invoker:
             m for m in reversed(middleware) if type(m).after_invoke is not Middleware.after_invoke
         ]
         self._ids = itertools.count(1)
+        self._nowait = True  # the transport appends synchronously (memory) until it says not
 
     async def invoke(
         self,
@@ -111,14 +113,27 @@ class Invoker:
             m.after_invoke(inv)
         return inv
 
+    async def _publish_all(self, outbox: list[tuple[str, Any, str | None, dict[str, str]]]) -> None:
+        """Publish in order; appending without a coroutine per event while there is room (a
+        function may emit many metric updates per batch)."""
+        transport = self._transport
+        for topic, value, key, headers in outbox:
+            if self._nowait:
+                try:
+                    transport.publish_nowait(topic, value, key, headers)
+                    continue
+                except NotImplementedError:
+                    self._nowait = False
+                except BackpressureError:
+                    pass
+            await transport.publish(topic, value, key, headers)
+
     async def commit(self, inv: Invocation, applied: Iterable[Event]) -> None:
         """Publish the invocation's outputs, then commit its state and the applied events'
         per-key watermarks."""
         ctx = inv.ctx
         if ctx.outbox:
-            publish = self._transport.publish
-            for topic, value, key, headers in ctx.outbox:
-                await publish(topic, value, key, headers)
+            await self._publish_all(ctx.outbox)
         writes = ctx.state.staged
         if not writes:
             # Nothing to protect from a redelivery: a later write's watermark covers these too.
