@@ -8,13 +8,16 @@ import importlib
 import logging
 import sys
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated, Literal
 
 import typer
 
 from arenaflow import __version__
 from arenaflow.app import App
 from arenaflow.settings import Settings
+
+if TYPE_CHECKING:
+    from arenaflow.sports.sources.runner import Counts
 
 cli = typer.Typer(help="arenaflow: a serverless runtime for real-time sports analytics.")
 
@@ -77,6 +80,132 @@ def run(
     app = load_app(target)
     typer.echo(f"running {len(app.functions)} function(s): {', '.join(app.functions)}")
     app.run(duration or None)
+
+
+def _speed(speed: float) -> float | None:
+    return None if speed == 0 else speed
+
+
+def _feed(target: str | None) -> tuple[App, Counts | None]:
+    """The App a source feeds: ``--app module:app``, else the built-in per-game counter."""
+    from arenaflow.sports.sources import counting_app
+
+    return (load_app(target), None) if target else counting_app()
+
+
+_SPEED_HELP = "Capture seconds per wall second (2 = twice real time); 0 = as fast as possible."
+_APP_HELP = "module:app to feed (default: a built-in consumer that counts what arrives per game)."
+
+
+@cli.command()
+def replay(
+    path: Annotated[
+        Path,
+        typer.Argument(exists=True, dir_okay=False, help="The raw data file (or the events file)."),
+    ],
+    provider: Annotated[str, typer.Option(help="metrica_csv, tracab, statsbomb, ... (PROVIDERS).")],
+    speed: Annotated[float, typer.Option(min=0, help=_SPEED_HELP)] = 1.0,
+    meta: Annotated[
+        Path | None, typer.Option(help="The companion (metadata) file; default: found beside PATH.")
+    ] = None,
+    game_id: Annotated[str | None, typer.Option(help="Game id; default: the file's.")] = None,
+    app_target: Annotated[str | None, typer.Option("--app", help=_APP_HELP)] = None,
+) -> None:
+    """Replay a real vendor file (tracking or events) through the runtime."""
+    from rich.console import Console
+
+    from arenaflow.errors import ConfigError, MissingCompanionFile, SourceError
+    from arenaflow.sports.sources import load, run_source
+    from arenaflow.sports.sources.runner import summary
+
+    try:
+        source = load(path, provider, game_id=game_id, meta=meta)
+    except ConfigError as exc:
+        hint = "--meta" if "--meta" in str(exc) else "--provider"
+        raise typer.BadParameter(str(exc), param_hint=hint) from exc
+    except MissingCompanionFile as exc:
+        raise typer.BadParameter(str(exc), param_hint="--meta") from exc
+    except SourceError as exc:
+        raise typer.BadParameter(str(exc), param_hint="PATH") from exc
+    typer.echo(
+        f"{source.provider}: game {source.game_id}, {source.records:,} records, "
+        f"{len(source.athletes)} athletes, field {source.field.length_m:g} x "
+        f"{source.field.width_m:g} m"
+    )
+    for note in source.notes:
+        typer.echo(f"  note: {note}")
+    app, counts = _feed(app_target)
+    with contextlib.suppress(KeyboardInterrupt):
+        stats = asyncio.run(run_source(app, source, _speed(speed), description=source.provider))
+        Console().print(summary(stats, counts))
+
+
+@cli.command()
+def simulate(
+    sport: Annotated[Literal["football", "basketball"], typer.Option(help="The sport.")] = (
+        "football"
+    ),
+    games: Annotated[int, typer.Option(min=1, max=1000, help="Concurrent games.")] = 4,
+    seconds: Annotated[
+        float | None, typer.Option(min=0, help="Seconds of play; default: a whole match.")
+    ] = None,
+    speed: Annotated[float, typer.Option(min=0, help=_SPEED_HELP)] = 1.0,
+    seed: Annotated[int, typer.Option(help="Random seed (same seed, same games).")] = 7,
+    faults: Annotated[
+        str, typer.Option(help="Faults to inject, e.g. drop=0.01,nan=0.001 (fractions of frames).")
+    ] = "",
+    app_target: Annotated[str | None, typer.Option("--app", help=_APP_HELP)] = None,
+) -> None:
+    """Simulate games (tracking, heart rates, passes, shots, goals) through the runtime."""
+    import time
+
+    from rich.console import Console
+
+    from arenaflow.errors import ConfigError
+    from arenaflow.sports.sources import Faults, Simulator, run_source
+    from arenaflow.sports.sources.runner import summary
+
+    try:
+        injected = Faults.parse(faults)
+    except ConfigError as exc:
+        raise typer.BadParameter(str(exc), param_hint="--faults") from exc
+    sim = Simulator(sport, games, seed, faults=injected, start_time=time.time())
+    total = sim.match_s if seconds is None else seconds
+    app, counts = _feed(app_target)
+    with contextlib.suppress(KeyboardInterrupt):
+        stats = asyncio.run(
+            run_source(
+                app,
+                sim.frames_for(seconds),
+                _speed(speed),
+                total_s=total,
+                description=f"{games} x {sport}",
+            )
+        )
+        Console().print(summary(stats, counts))
+        typer.echo("simulator: " + ", ".join(f"{k}={v:,}" for k, v in sorted(sim.counts.items())))
+
+
+xg_cli = typer.Typer(help="Expected goals (xG): the shipped shot-probability model.")
+cli.add_typer(xg_cli, name="xg")
+
+
+@xg_cli.command("evaluate")
+def xg_evaluate(
+    file: Annotated[
+        Path, typer.Argument(metavar="FILE.parquet", help="Shots with StatsBomb's columns.")
+    ],
+) -> None:
+    """Score the shipped xG model and the file's statsbomb_xg on its non-penalty shots (JSON)."""
+    import json
+
+    from arenaflow.analytics.xg_evaluate import ShotFileError, evaluate_shots_file
+
+    try:
+        report = evaluate_shots_file(file)
+    except (FileNotFoundError, ShotFileError) as exc:
+        raise typer.BadParameter(str(exc), param_hint="FILE.parquet") from exc
+    typer.echo(json.dumps(report))
 
 
 def main() -> None:

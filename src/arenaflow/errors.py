@@ -9,6 +9,8 @@ Every error arenaflow raises on purpose derives from :class:`ArenaflowError`::
     │   └── OffsetOutOfRange            replay asked for an offset retention already dropped
     ├── StateError                      the keyed state backend failed
     ├── DecodeError                     an event's payload does not match its schema
+    ├── SourceError                     a data source (vendor file, simulator) cannot be read
+    │   └── MissingCompanionFile        a vendor file's metadata (or other half) is not there
     ├── FunctionError                   a user function failed (wraps the original error)
     │   ├── FunctionTimeout             an invocation ran past ``timeout_s``
     │   └── InstanceCrashed             the instance (thread or process) running it died
@@ -50,6 +52,15 @@ class StateError(ArenaflowError):
 
 class DecodeError(ArenaflowError):
     """Raised when an event's payload cannot be decoded into its trigger's schema."""
+
+
+class SourceError(ArenaflowError):
+    """Raised when a data source cannot be read: a malformed or unsupported vendor file."""
+
+
+class MissingCompanionFile(SourceError, FileNotFoundError):
+    """Raised when a vendor file needs a companion (metadata, the away team's file, a lineup)
+    that is neither given nor found next to it; the message names the file it looked for."""
 
 
 class FunctionError(ArenaflowError):

@@ -1,0 +1,543 @@
+"""Speed, acceleration and distance covered from positions, causally.
+
+Definitions (every value at time t uses samples up to t only):
+
+- smoothed position: the trailing mean of the last ``window_frames`` positions
+  (:mod:`arenaflow.analytics.filters`; a causal Savitzky-Golay filter of order 0),
+- velocity: the least-squares slope of the same window (causal Savitzky-Golay, order 1,
+  first derivative, against the actual timestamps, so missing frames are handled exactly),
+  speed its norm, capped at ``speed_cap_mps``,
+- acceleration: the least-squares slope of the speeds of the same window, i.e. the
+  rate of change of speed (tangential acceleration, the "forward acceleration" of
+  di Prampero et al. 2005 used by :mod:`arenaflow.analytics.metabolic`), m/s²,
+- step: the distance between consecutive smoothed positions, capped at
+  ``speed_cap_mps`` times the time between them; distance covered is the sum of steps.
+
+Delays: positions, steps, distance and speed describe the instant ``(window_frames - 1) / 2``
+frames before the newest frame: 3 frames = **120 ms** with the default 7-frame window at 25 Hz
+(300 ms at 10 Hz). Acceleration, the slope of speeds, lags by as much again: 240 ms by default
+at 25 Hz.
+
+Warm-up: over the first ``window_frames - 1`` frames of a segment the filter averages the
+samples it has; an offline centred filter would fit a line to the first full window instead.
+
+Speed cap: 12 m/s (DESIGN.md; well above the top speeds of about 10 m/s measured in elite
+football), so a jump in the raw positions (an identity swap, a detection on the wrong player)
+adds at most 12 m/s worth of distance. The ball is not a player: track it with its own cap.
+
+Gaps: a player missing (absent from the frame, or NaN) for up to ``max_gap_s`` is bridged,
+the step across the gap being the straight line, capped; after a longer gap the filter starts
+a new segment and no distance is counted across the gap.
+
+Two forms with the same arithmetic: :func:`kinematics` (and :func:`speed_mps`,
+:func:`acceleration_mps2`, :func:`distance_m`) over whole arrays, and
+:class:`KinematicsTracker`, the per-game streaming form the pipeline uses, vectorised over the
+players of a frame.
+
+Example:
+    >>> import numpy as np
+    >>> t = np.arange(50) / 25.0
+    >>> xy = np.stack([3.0 * t, np.zeros_like(t)], axis=1)   # 3 m/s along x
+    >>> round(float(speed_mps(xy, fps=25.0)[-1]), 9)
+    3.0
+    >>> round(float(distance_m(xy, fps=25.0)[-1]), 6)          # the filter is 3 frames behind
+    5.52
+    >>> tracker = KinematicsTracker()
+    >>> for frame in range(50):
+    ...     step = tracker.update(frame, frame / 25.0, ["p7"], xy[frame : frame + 1])
+    >>> round(float(step.distance_m[0]), 6), tracker.delay_ms(fps=25.0)
+    (5.52, 120.0)
+    >>> tracker.update(10, 0.4, ["p7"], xy[10:11]) is None     # a redelivered frame
+    True
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+from numpy.typing import NDArray
+
+from arenaflow.analytics.filters import check_window, delay_ms, trailing_fit
+
+FloatArray = NDArray[np.float64]
+IntArray = NDArray[np.intp]
+
+#: Default cap on plausible speed (m/s), DESIGN.md.
+SPEED_CAP_MPS = 12.0
+#: Default window of the position filter, in frames.
+WINDOW_FRAMES = 7
+#: Default longest gap (s) bridged without starting a new segment.
+MAX_GAP_S = 1.0
+# Timestamps derived from frame numbers are not exact: a gap of exactly max_gap_s is bridged.
+_GAP_EPS_S = 1e-9
+_NEVER = -(2**62)
+
+
+@dataclass(frozen=True, slots=True)
+class Kinematics:
+    """Kinematics of ``n`` players over ``T`` frames (NaN where not defined).
+
+    Attributes:
+        speed_mps: ``(T, n)`` speed, NaN where the player is missing or on the first frame of
+            a segment.
+        velocity_mps: ``(T, n, 2)`` velocity (vx, vy), its norm capped like the speed.
+        accel_mps2: ``(T, n)`` rate of change of speed, NaN until two speeds exist.
+        step_m: ``(T, n)`` distance since the player's previous frame, 0 where none.
+        distance_m: ``(T, n)`` cumulative distance covered.
+    """
+
+    speed_mps: FloatArray
+    velocity_mps: FloatArray
+    accel_mps2: FloatArray
+    step_m: FloatArray
+    distance_m: FloatArray
+
+
+@dataclass(frozen=True, slots=True)
+class KinematicsStep:
+    """What :meth:`KinematicsTracker.update` learned from one frame, in the frame's id order.
+
+    Attributes:
+        frame: The frame number.
+        t_s: The frame's timestamp (seconds).
+        ids: The player ids of the frame.
+        speed_mps: ``(n,)`` speed, NaN while a player's segment has a single sample (or its
+            position is NaN).
+        velocity_mps: ``(n, 2)`` velocity.
+        accel_mps2: ``(n,)`` rate of change of speed, NaN until two speeds exist.
+        step_m: ``(n,)`` distance added by this frame.
+        distance_m: ``(n,)`` cumulative distance per player in this game.
+    """
+
+    frame: int
+    t_s: float
+    ids: Sequence[str]
+    speed_mps: FloatArray
+    velocity_mps: FloatArray
+    accel_mps2: FloatArray
+    step_m: FloatArray
+    distance_m: FloatArray
+
+
+def kinematics(
+    xy_m: FloatArray,
+    fps: float,
+    *,
+    window_frames: int = WINDOW_FRAMES,
+    speed_cap_mps: float = SPEED_CAP_MPS,
+    max_gap_s: float = MAX_GAP_S,
+) -> Kinematics:
+    """Causal kinematics of whole trajectories sampled at ``fps``.
+
+    Gives what :class:`KinematicsTracker` gives when fed the same frames one by one.
+
+    Args:
+        xy_m: Positions in metres, ``(T, n, 2)`` (or ``(T, 2)`` for one player, returned as
+            ``n = 1``); NaN rows are missing frames.
+        fps: Frames per second; frame ``i`` is at ``i / fps`` seconds.
+        window_frames: Frames in the position filter (and in the acceleration fit).
+        speed_cap_mps: Highest plausible speed.
+        max_gap_s: Longest gap bridged; longer gaps start a new segment.
+    """
+    xy = np.asarray(xy_m, dtype=np.float64)
+    if xy.ndim == 2:
+        xy = xy[:, None, :]
+    if xy.ndim != 3 or xy.shape[2] != 2:
+        raise ValueError(f"xy_m must have shape (T, n, 2) or (T, 2), got {np.shape(xy_m)}")
+    if not fps > 0:
+        raise ValueError(f"fps must be positive, got {fps}")
+    check_window(window_frames)
+    n_t, n_p = xy.shape[:2]
+    speed = np.full((n_t, n_p), np.nan)
+    velocity = np.full((n_t, n_p, 2), np.nan)
+    accel = np.full((n_t, n_p), np.nan)
+    step = np.zeros((n_t, n_p))
+    t_all = np.arange(n_t) / fps
+    for p in range(n_p):
+        for first, last in _segments(t_all, xy[:, p], max_gap_s):
+            span = slice(first, last + 1)
+            t = t_all[span]
+            mean, slope = trailing_fit(t, xy[span, p], window_frames)
+            raw = np.hypot(slope[:, 0], slope[:, 1])
+            spd = np.minimum(raw, speed_cap_mps)
+            present = np.asarray(np.isfinite(xy[span, p]).all(axis=1))
+            spd[~present] = np.nan
+            speed[span, p] = spd
+            velocity[span, p] = np.where(
+                present[:, None], slope * _cap_scale(raw, speed_cap_mps)[:, None], np.nan
+            )
+            _, a_slope = trailing_fit(t, spd[:, None], window_frames)
+            accel[span, p] = np.where(present, a_slope[:, 0], np.nan)
+            idx = np.flatnonzero(present)
+            d = np.diff(mean[idx], axis=0)
+            step[first + idx[1:], p] = np.minimum(
+                np.hypot(d[:, 0], d[:, 1]), speed_cap_mps * np.diff(t[idx])
+            )
+    return Kinematics(speed, velocity, accel, step, np.cumsum(step, axis=0))
+
+
+def speed_mps(
+    xy_m: FloatArray,
+    fps: float,
+    *,
+    window_frames: int = WINDOW_FRAMES,
+    speed_cap_mps: float = SPEED_CAP_MPS,
+    max_gap_s: float = MAX_GAP_S,
+) -> FloatArray:
+    """Speed (m/s) of trajectories ``(T, n, 2)`` -> ``(T, n)``, or ``(T, 2)`` -> ``(T,)``.
+
+    Options as in :func:`kinematics`.
+    """
+    k = kinematics(
+        xy_m, fps, window_frames=window_frames, speed_cap_mps=speed_cap_mps, max_gap_s=max_gap_s
+    )
+    return _squeeze(k.speed_mps, xy_m)
+
+
+def acceleration_mps2(
+    xy_m: FloatArray,
+    fps: float,
+    *,
+    window_frames: int = WINDOW_FRAMES,
+    speed_cap_mps: float = SPEED_CAP_MPS,
+    max_gap_s: float = MAX_GAP_S,
+) -> FloatArray:
+    """Rate of change of speed (m/s²), shaped like :func:`speed_mps`."""
+    k = kinematics(
+        xy_m, fps, window_frames=window_frames, speed_cap_mps=speed_cap_mps, max_gap_s=max_gap_s
+    )
+    return _squeeze(k.accel_mps2, xy_m)
+
+
+def distance_m(
+    xy_m: FloatArray,
+    fps: float,
+    *,
+    window_frames: int = WINDOW_FRAMES,
+    speed_cap_mps: float = SPEED_CAP_MPS,
+    max_gap_s: float = MAX_GAP_S,
+) -> FloatArray:
+    """Cumulative distance covered (m), shaped like :func:`speed_mps`."""
+    k = kinematics(
+        xy_m, fps, window_frames=window_frames, speed_cap_mps=speed_cap_mps, max_gap_s=max_gap_s
+    )
+    return _squeeze(k.distance_m, xy_m)
+
+
+class KinematicsTracker:
+    """Streaming kinematics of one game, every player of a frame in one vectorised step.
+
+    The window of the filter is the last ``window_frames`` frames given to :meth:`update`; a
+    frame in which a player is missing leaves a hole in that player's window. Frames must come
+    in increasing ``frame`` order: a frame at or before the last one seen is ignored
+    (``update`` returns ``None``), so redelivering a frame changes nothing.
+
+    Cost: with the same players present in every frame (the steady state) a frame costs one
+    batched product of the players' windows with shared least-squares weights, about 35 µs for
+    22 players on one core; for ``window_frames`` frames after a player arrives, returns or is
+    missing, the frame takes a masked path (per-player valid slots), about 3-4 times that.
+
+    Args:
+        window_frames: Frames in the position filter (and in the acceleration fit).
+        speed_cap_mps: Highest plausible speed.
+        max_gap_s: Longest absence bridged; a longer one starts a new segment.
+    """
+
+    def __init__(
+        self,
+        window_frames: int = WINDOW_FRAMES,
+        speed_cap_mps: float = SPEED_CAP_MPS,
+        max_gap_s: float = MAX_GAP_S,
+    ) -> None:
+        check_window(window_frames)
+        if not speed_cap_mps > 0:
+            raise ValueError(f"speed_cap_mps must be positive, got {speed_cap_mps}")
+        if not max_gap_s >= 0:
+            raise ValueError(f"max_gap_s must not be negative, got {max_gap_s}")
+        n = window_frames
+        self.window_frames = n
+        self.speed_cap_mps = float(speed_cap_mps)
+        self.max_gap_s = float(max_gap_s)
+        self._gap_limit_s = self.max_gap_s + _GAP_EPS_S
+        self._rows: dict[str, int] = {}
+        self._last_frame: int | None = None
+        self._t0 = 0.0
+        self._prev_t = -np.inf
+        self._update = -1  # index of the newest accepted frame
+        # Time of each slot (= update index modulo the window).
+        self._slot_t = np.zeros(n)
+        # Shared weights of a full window: column 0 the mean, column 1 the slope.
+        self._weights = np.zeros((n, 2))
+        self._weights[:, 0] = 1.0 / n
+        self._ones = np.ones(n)
+        # Consecutive frames with the same, fully valid players and no long gap.
+        self._steady = 0
+        self._prev_index: IntArray | slice | None = None
+        # The steady path's pending bookkeeping: rows, update and time of its last frame.
+        self._lazy: tuple[IntArray | slice, int, float] | None = None
+        # Per player row.
+        self._values = np.zeros((0, 3, n))  # x, y, speed per slot
+        # Update that wrote each slot of the row's current segment (_NEVER: nothing valid).
+        self._written = np.zeros((0, n), dtype=np.int64)
+        self._last_t = np.zeros(0)
+        self._pos = np.zeros((0, 2))
+        self._distance = np.zeros(0)
+        self._reserve(32)
+        self._cached_key: tuple[str, ...] | None = None
+        self._cached_rows: IntArray = np.zeros(0, dtype=np.intp)
+        self._cached_index: IntArray | slice = self._cached_rows
+        self._subset_of: IntArray | None = None
+        self._subset_pattern = b""
+        self._subset: tuple[IntArray | slice, IntArray] = (self._cached_rows, self._cached_rows)
+
+    def delay_ms(self, fps: float = 25.0) -> float:
+        """Delay of positions, speed and distance behind the newest frame at ``fps``."""
+        return delay_ms(self.window_frames, fps)
+
+    def accel_delay_ms(self, fps: float = 25.0) -> float:
+        """Delay of the acceleration (a fit of the speeds) behind the newest frame at ``fps``."""
+        return 2.0 * delay_ms(self.window_frames, fps)
+
+    @property
+    def last_frame(self) -> int | None:
+        """The newest frame accepted so far."""
+        return self._last_frame
+
+    def distance_of(self, player_id: str) -> float:
+        """Distance covered so far by ``player_id`` (0 for a player not seen)."""
+        row = self._rows.get(player_id)
+        return 0.0 if row is None else float(self._distance[row])
+
+    def update(
+        self, frame: int, t_s: float, ids: Sequence[str], xy_m: FloatArray
+    ) -> KinematicsStep | None:
+        """Take one frame: player ``ids`` at positions ``xy_m`` ``(n, 2)`` metres at ``t_s``.
+
+        Returns ``None`` for a frame at or before the last frame seen, and for one whose
+        timestamp is not after the previous frame's by less than ``max_gap_s`` (jitter); a
+        timestamp further back is taken as a restarted clock, after which every player starts
+        a new segment. NaN positions count as missing detections.
+        """
+        if self._last_frame is not None and frame <= self._last_frame:
+            return None
+        if self._update < 0:
+            self._t0 = float(t_s)
+        t = float(t_s) - self._t0
+        if not t > self._prev_t:
+            if t >= self._prev_t - self._gap_limit_s:
+                return None  # jitter, or the same instant again
+            # The clock went back further than a gap: a new time base (e.g. a feed that
+            # restarts its clock each period); every player starts a new segment.
+            self._t0 = float(t_s) - (self._prev_t + 2.0 * self._gap_limit_s + 1.0)
+            t = float(t_s) - self._t0
+        xy = np.asarray(xy_m, dtype=np.float64)
+        index, rows = self._index_for(ids)
+        if xy.shape != (rows.shape[0], 2):
+            raise ValueError(f"xy_m must have shape ({rows.shape[0]}, 2), got {xy.shape}")
+        self._last_frame = frame
+        frame_gap = t - self._prev_t
+        self._prev_t = t
+        self._update += 1
+        slot = self._update % self.window_frames
+        self._slot_t[slot] = t
+        valid: NDArray[np.bool_] | None = None
+        if not math.isfinite(float(xy.sum())):
+            valid = np.asarray(np.isfinite(xy).all(axis=1))
+            index, rows = self._valid_subset(index, rows, valid)
+            xy = xy[valid]
+        # Steady: the same players, all present, for a whole window, with no long gap.
+        if index is self._prev_index and frame_gap <= self._gap_limit_s:
+            self._steady += 1
+        else:
+            self._steady = 0
+        self._prev_index = index
+        if rows.size == 0:
+            block = np.zeros((0, 5))
+        elif self._steady >= self.window_frames:
+            block = self._steady_step(index, slot, frame_gap, xy)
+        else:
+            self._settle()
+            block = self._masked_step(rows, slot, t, xy)
+        if valid is None:
+            out, distance = block, self._distance[index].copy()
+        else:
+            out = np.full((valid.size, 5), np.nan)
+            out[valid] = block
+            out[~valid, 4] = 0.0
+            distance = self._distance[self._cached_rows]
+        return KinematicsStep(
+            frame, float(t_s), ids, out[:, 0], out[:, 1:3], out[:, 3], out[:, 4], distance
+        )
+
+    def _steady_step(
+        self, index: IntArray | slice, slot: int, frame_gap: float, xy: FloatArray
+    ) -> FloatArray:
+        """Every player present with a full window: one product with the shared weights.
+
+        Returns ``(n, 5)``: speed, velocity x and y, acceleration, step.
+        """
+        self._lazy = (index, self._update, self._slot_t[slot])
+        w = self._weights
+        d = self._slot_t - self._slot_t.sum() / self.window_frames
+        np.divide(d, d @ d, out=w[:, 1])
+        values = self._values
+        values[index, 0:2, slot] = xy
+        values[index, 2, slot] = 0.0
+        # (n, 3, N) @ (N, 2): mean and slope of x and y, and the slope of the speeds so far.
+        fit = values[index] @ w
+        slope = fit[:, 0:2, 1]
+        out = np.empty((fit.shape[0], 5))
+        speed = out[:, 0]
+        np.hypot(slope[:, 0], slope[:, 1], out=speed)
+        if np.maximum.reduce(speed) > self.speed_cap_mps:
+            out[:, 1:3] = slope * _cap_scale(speed, self.speed_cap_mps)[:, None]
+            np.minimum(speed, self.speed_cap_mps, out=speed)
+        else:
+            out[:, 1:3] = slope
+        np.multiply(speed, w[slot, 1], out=out[:, 3])
+        out[:, 3] += fit[:, 2, 1]
+        values[index, 2, slot] = speed
+        mean = fit[:, 0:2, 0]
+        delta = mean - self._pos[index]
+        step = out[:, 4]
+        np.hypot(delta[:, 0], delta[:, 1], out=step)
+        np.minimum(step, self.speed_cap_mps * frame_gap, out=step)
+        self._pos[index] = mean
+        self._distance[index] += step
+        return out
+
+    def _masked_step(self, rows: IntArray, slot: int, t: float, xy: FloatArray) -> FloatArray:
+        """Players with holes in their windows (or new segments): fits over valid slots only.
+
+        Returns ``(n, 5)`` like :meth:`_steady_step`.
+        """
+        u = self._update
+        gap = t - self._last_t[rows]  # NaN for a player never seen
+        fresh = ~(gap <= self._gap_limit_s)
+        any_fresh = bool(fresh.any())
+        if any_fresh:  # a new segment: forget the samples before the gap
+            self._written[rows[fresh]] = _NEVER
+        self._written[rows, slot] = u
+        self._last_t[rows] = t
+        values = self._values
+        values[rows, 0:2, slot] = xy
+        values[rows, 2, slot] = 0.0  # this frame's speed joins the fit below
+        valid = (self._written[rows] > u - self.window_frames).astype(np.float64)
+        vals = values[rows]
+        slot_t, ones = self._slot_t, self._ones
+        with np.errstate(invalid="ignore", divide="ignore"):
+            count = valid @ ones
+            dt = (slot_t - ((valid @ slot_t) / count)[:, None]) * valid
+            sxx = np.einsum("ij,ij->i", dt, dt)
+            mean = (vals[:, 0:2, :] @ valid[:, :, None])[:, :, 0] / count[:, None]
+            slope = (vals[:, 0:2, :] @ dt[:, :, None])[:, :, 0] / sxx[:, None]
+            one = count < 2
+            slope[one] = np.nan
+            raw = np.hypot(slope[:, 0], slope[:, 1])
+            # Speeds of the window: earlier frames' (NaN where none) and, when defined, this one.
+            earlier = vals[:, 2, :]
+            speed_ok = valid * np.isfinite(earlier)
+            speed_ok[:, slot] = ~one
+            n_speeds = speed_ok @ ones
+            ds = (slot_t - ((speed_ok @ slot_t) / n_speeds)[:, None]) * speed_ok
+            sxs = np.einsum("ij,ij->i", ds, ds)
+            speed = np.minimum(raw, self.speed_cap_mps)
+            earlier[:, slot] = speed
+            accel = np.einsum("ij,ij->i", ds, np.where(speed_ok > 0, earlier, 0.0)) / sxs
+        accel[n_speeds < 2] = np.nan
+        velocity = slope
+        if (raw > self.speed_cap_mps).any():
+            velocity = slope * _cap_scale(raw, self.speed_cap_mps)[:, None]
+        values[rows, 2, slot] = speed
+        delta = mean - self._pos[rows]
+        step = np.minimum(np.hypot(delta[:, 0], delta[:, 1]), self.speed_cap_mps * gap)
+        if any_fresh:
+            step[fresh] = 0.0
+        self._pos[rows] = mean
+        self._distance[rows] += step
+        return np.column_stack((speed, velocity, accel, step))
+
+    def _valid_subset(
+        self, index: IntArray | slice, rows: IntArray, valid: NDArray[np.bool_]
+    ) -> tuple[IntArray | slice, IntArray]:
+        """The rows of the valid positions; the same objects while the pattern repeats, which
+        keeps a frame with a player always missing on the steady path."""
+        pattern = valid.tobytes()
+        if rows is not self._subset_of or pattern != self._subset_pattern:
+            sub = rows[valid]
+            self._subset_of, self._subset_pattern = rows, pattern
+            self._subset = (_as_slice(sub), sub)
+        return self._subset
+
+    def _settle(self) -> None:
+        """Write back the per-player bookkeeping the steady path skips."""
+        if self._lazy is None:
+            return
+        rows, u, t = self._lazy
+        self._lazy = None
+        # They were present in every frame of the window that ended at the last steady frame.
+        n = self.window_frames
+        self._written[rows] = u - (u - np.arange(n)) % n
+        self._last_t[rows] = t
+
+    def _index_for(self, ids: Sequence[str]) -> tuple[IntArray | slice, IntArray]:
+        """Rows of ``ids`` (new ids get new rows), and a slice instead when they are contiguous."""
+        key = ids if isinstance(ids, tuple) else tuple(ids)
+        if key == self._cached_key:
+            return self._cached_index, self._cached_rows
+        if len(set(key)) != len(key):
+            raise ValueError("a frame lists a player id twice")
+        table = self._rows
+        for player_id in key:
+            if player_id not in table:
+                table[player_id] = len(table)
+        if len(table) > self._last_t.shape[0]:
+            self._reserve(2 * len(table))
+        rows = np.fromiter((table[i] for i in key), dtype=np.intp, count=len(key))
+        index = _as_slice(rows)
+        self._cached_key, self._cached_rows, self._cached_index = key, rows, index
+        return index, rows
+
+    def _reserve(self, capacity: int) -> None:
+        extra = capacity - self._last_t.shape[0]
+        n = self.window_frames
+        self._values = np.concatenate([self._values, np.zeros((extra, 3, n))])
+        self._written = np.concatenate([self._written, np.full((extra, n), _NEVER, np.int64)])
+        self._last_t = np.concatenate([self._last_t, np.full(extra, np.nan)])
+        self._pos = np.concatenate([self._pos, np.zeros((extra, 2))])
+        self._distance = np.concatenate([self._distance, np.zeros(extra)])
+
+
+def _as_slice(rows: IntArray) -> IntArray | slice:
+    """``rows`` as a slice when they are consecutive (views instead of copies), else as is."""
+    if rows.size and rows[-1] - rows[0] == rows.size - 1 and (np.diff(rows) == 1).all():
+        return slice(int(rows[0]), int(rows[0]) + rows.size)
+    return rows
+
+
+def _cap_scale(raw_speed: FloatArray, cap: float) -> FloatArray:
+    """Factor that brings velocity vectors faster than ``cap`` down to it (1 otherwise)."""
+    scale = np.ones_like(raw_speed)
+    over = raw_speed > cap
+    if over.any():
+        scale[over] = cap / raw_speed[over]
+    return scale
+
+
+def _segments(t: FloatArray, xy: FloatArray, max_gap_s: float) -> list[tuple[int, int]]:
+    """``(first, last)`` frames of each segment of one player: runs of valid frames whose gaps
+    are at most ``max_gap_s``."""
+    idx = np.flatnonzero(np.asarray(np.isfinite(xy).all(axis=1)))
+    if idx.size == 0:
+        return []
+    breaks = np.flatnonzero(np.diff(t[idx]) > max_gap_s + _GAP_EPS_S)
+    firsts = np.concatenate([idx[:1], idx[breaks + 1]])
+    lasts = np.concatenate([idx[breaks], idx[-1:]])
+    return [(int(a), int(b)) for a, b in zip(firsts, lasts, strict=True)]
+
+
+def _squeeze(values: FloatArray, xy_m: FloatArray) -> FloatArray:
+    return values[:, 0] if np.ndim(xy_m) == 2 else values

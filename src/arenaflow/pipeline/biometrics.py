@@ -1,0 +1,104 @@
+"""Stage 4, ``biometrics``: heart rate, Edwards zones and TRIMP per athlete (staff only).
+
+Each athlete has a :class:`~arenaflow.analytics.heart_rate.HeartRateTracker` (HRmax from the
+configuration, else Tanaka's 208 - 0.7 x age). Readings outside 25-250 bpm are impossible input:
+counted and dead-lettered with the reason. Updates are private (``MetricUpdate.private``): the
+gateway never shows them to broadcast or fan keys. Heart rate and its share of HRmax go out at
+most once a second per athlete, the zone whenever it changes.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+
+from arenaflow.analytics.heart_rate import HeartRateTracker
+from arenaflow.app import App
+from arenaflow.context import Context
+from arenaflow.events import Event
+from arenaflow.pipeline.config import PipelineConfig
+from arenaflow.pipeline.live import LiveTable
+from arenaflow.runtime.dead_letter import DeadLetter
+from arenaflow.sports import topics
+from arenaflow.sports.schemas import BiometricSample, MetricUpdate
+from arenaflow.triggers import stream
+
+DLQ_TOPIC = "biometrics.dlq"
+HR_RANGE_BPM = (25.0, 250.0)
+
+
+def register(app: App, config: PipelineConfig, live: LiveTable) -> None:
+    trackers: dict[str, HeartRateTracker] = {}
+    last_sent: dict[str, float] = {}
+    last_zone: dict[str, int] = {}
+
+    @app.function(
+        stream(topics.BIOMETRICS, key="game_id", schema=BiometricSample),
+        name="biometrics",
+        batch_size=config.batch_size,
+        on_failure=DLQ_TOPIC,
+    )
+    async def biometrics(events: list[Event], ctx: Context) -> None:
+        for event in events:
+            s: BiometricSample = event.value
+            hr = s.heart_rate_bpm
+            if hr is None:
+                continue
+            if not (math.isfinite(hr) and HR_RANGE_BPM[0] <= hr <= HR_RANGE_BPM[1]):
+                live.counters.rejected_samples += 1
+                ctx.publish(DLQ_TOPIC, _letter(event, f"heart rate {hr} bpm is not plausible"))
+                continue
+            athlete = s.athlete_id
+            tracker = trackers.get(athlete)
+            if tracker is None:
+                tracker = trackers[athlete] = HeartRateTracker(
+                    config.hr_max_bpm.get(athlete), config.default_age
+                )
+            step = tracker.update(s.timestamp, hr)
+            if step is None:  # older than the athlete's last reading
+                continue
+            game_id = s.game_id or event.key or ""
+            p = live.game(game_id).player(athlete)
+            p.heart_rate_bpm, p.heart_rate_zone, p.trimp = hr, step.zone, step.trimp
+            if s.timestamp - last_sent.get(athlete, -1e300) >= 1.0:
+                last_sent[athlete] = s.timestamp
+                for metric, value, unit in (
+                    ("heart_rate", hr, "bpm"),
+                    ("hr_percent_max", 100.0 * step.fraction_of_max, "%"),
+                ):
+                    ctx.publish(topics.METRICS, _private(s, game_id, metric, value, unit), game_id)
+            if last_zone.get(athlete) != step.zone:
+                last_zone[athlete] = step.zone
+                ctx.publish(
+                    topics.METRICS, _private(s, game_id, "heart_rate_zone", step.zone, "1"), game_id
+                )
+
+
+def _private(
+    s: BiometricSample, game_id: str, metric: str, value: float, unit: str
+) -> MetricUpdate:
+    return MetricUpdate(
+        game_id=game_id,
+        subject_id=s.athlete_id,
+        metric=metric,
+        value=float(value),
+        unit=unit,
+        timestamp=s.timestamp,
+        private=True,
+    )
+
+
+def _letter(event: Event, reason: str) -> DeadLetter:
+    return DeadLetter(
+        function="biometrics",
+        topic=event.topic,
+        partition=event.partition,
+        offset=event.offset,
+        key=event.key,
+        value=event.value,
+        reason="invalid",
+        error=reason,
+        attempts=1,
+        trace_id=event.headers.get("trace_id"),
+        failed_at=time.time(),
+    )

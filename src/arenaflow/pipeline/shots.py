@@ -1,0 +1,57 @@
+"""``shots``: goal probability (xG) of every shot event, and each team's running xG.
+
+The shipped model (:mod:`arenaflow.analytics.xg`) takes locations with the attacked goal at +x;
+a shot is taken towards the goal it is nearer to (shots from a team's own half are too rare and
+too unlikely to matter), so the event's x sign gives the direction. Enriched events go to
+``game_events.enriched``; team totals to ``metrics`` as ``xg``.
+"""
+
+from __future__ import annotations
+
+import msgspec
+
+from arenaflow.analytics.xg import shot_xg
+from arenaflow.app import App
+from arenaflow.context import Context
+from arenaflow.events import Event
+from arenaflow.pipeline.config import PipelineConfig
+from arenaflow.pipeline.live import LiveTable
+from arenaflow.sports import topics
+from arenaflow.sports.schemas import GameEvent, MetricUpdate
+from arenaflow.triggers import stream
+
+ENRICHED_TOPIC = "game_events.enriched"
+
+
+def register(app: App, config: PipelineConfig, live: LiveTable) -> None:
+    @app.function(
+        stream(topics.GAME_EVENTS, key="game_id", schema=GameEvent),
+        name="shots",
+        batch_size=config.batch_size,
+    )
+    async def shots(events: list[Event], ctx: Context) -> None:
+        for event in events:
+            e: GameEvent = event.value
+            if e.kind != "shot" or e.x is None or e.y is None:
+                ctx.publish(ENRICHED_TOPIC, e, e.game_id)
+                continue
+            xg = shot_xg(e, config.field, attacks_positive_x=e.x >= 0)
+            e = msgspec.structs.replace(e, xg=xg)
+            game = live.game(e.game_id)
+            team = e.team or "unknown"
+            game.xg[team] = game.xg.get(team, 0.0) + xg
+            game.shots.append(e)
+            ctx.publish(ENRICHED_TOPIC, e, e.game_id)
+            ctx.publish(
+                topics.METRICS,
+                MetricUpdate(
+                    game_id=e.game_id,
+                    subject_id=team,
+                    metric="xg",
+                    value=game.xg[team],
+                    unit="1",
+                    timestamp=e.timestamp,
+                    team=team,
+                ),
+                e.game_id,
+            )
