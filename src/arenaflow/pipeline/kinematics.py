@@ -1,15 +1,15 @@
 """Stage 2, ``kinematics``: speed, acceleration and distance per player, vectorised per frame.
 
 Each game has a :class:`~arenaflow.analytics.kinematics.KinematicsTracker` (a causal filter that
-carries state between frames) kept in the function's keyed state. An invocation works on a copy
-that is committed only when it succeeds, so a retried batch starts from the same filter state and
-re-emits exactly what it would have; a frame older than the game's last one (out of order or
-redelivered) is ignored and counted.
+carries state between frames) kept in the function's keyed state. The tracker is idempotent by
+frame number: a frame at or before the game's last one (out of order, or redelivered) is
+ignored and counted, so redelivery never double-counts distance. (The tracker is updated in
+place, not copied per batch — a copy costs more than the frame — so a batch that fails inside
+this function after some frames were applied does not re-emit those frames on its retry.)
 """
 
 from __future__ import annotations
 
-import copy
 from typing import Any
 
 import msgspec
@@ -61,12 +61,10 @@ def register(app: App, config: PipelineConfig, live: LiveTable) -> None:
             game = frame.game_id
             tracker = working.get(game)
             if tracker is None:
-                committed = ctx.state.get(game)
-                tracker = (
-                    KinematicsTracker(config.window_frames, config.speed_cap_mps)
-                    if committed is None
-                    else copy.deepcopy(committed)
-                )
+                tracker = ctx.state.get(game)
+                if tracker is None:
+                    tracker = KinematicsTracker(config.window_frames, config.speed_cap_mps)
+                    ctx.state[game] = tracker
                 working[game] = tracker
             ids: list[str] = []
             teams: list[str] = []
@@ -102,5 +100,3 @@ def register(app: App, config: PipelineConfig, live: LiveTable) -> None:
                 ),
                 game,
             )
-        for game, tracker in working.items():
-            ctx.state[game] = tracker

@@ -24,6 +24,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+from arenaflow.analytics.xg import statsbomb_to_pitch
 from arenaflow.sports import topics
 from arenaflow.sports.fields import FOOTBALL
 from arenaflow.sports.schemas import EventKind, GameEvent
@@ -37,7 +38,6 @@ from arenaflow.sports.sources.vendors.base import (
     source_error,
 )
 
-SB_LENGTH, SB_WIDTH = 120.0, 80.0
 BREAK_S = 15 * 60.0  # between periods (StatsBomb gives each period's own clock only)
 YARD_M = 0.9144
 SHOT_FLAGS = (
@@ -54,13 +54,16 @@ SHOT_FLAGS = (
 def to_metres(location: list[float]) -> tuple[float, float]:
     """StatsBomb (x, y) on 120 x 80 -> metres from the centre spot, y up.
 
+    Anchored on the pitch markings (the penalty area is 16.5 m deep, not 18/120 of the length),
+    the same conversion the xG model was trained with.
+
     Example:
         >>> to_metres([120.0, 40.0]), to_metres([0.0, 0.0])
         ((52.5, 0.0), (-52.5, 34.0))
     """
-    x = location[0] / SB_LENGTH * FOOTBALL.length_m - FOOTBALL.half_length_m
-    y = FOOTBALL.half_width_m - location[1] / SB_WIDTH * FOOTBALL.width_m
-    return round(x, 3), round(y, 3)
+    x_m, y_m = statsbomb_to_pitch([location[0]], [location[1]], FOOTBALL)
+    y_up = round(-float(y_m[0]), 3) + 0.0  # + 0.0 turns -0.0 into 0.0
+    return round(float(x_m[0]), 3), y_up
 
 
 def _clock(timestamp: str) -> float:
