@@ -10,7 +10,7 @@ import pytest
 
 from arenaflow import App, DeadLetter, Settings, stream
 from arenaflow.pipeline import PipelineConfig, build_pipeline
-from arenaflow.pipeline.normalise import DLQ_TOPIC
+from arenaflow.pipeline.normalise import DLQ_TOPIC, CleanFrame
 from arenaflow.pipeline.rules import Rule
 from arenaflow.sports import topics
 from arenaflow.sports.schemas import Alert, MetricUpdate, TrackedObject, TrackingFrame
@@ -105,7 +105,7 @@ async def test_a_physically_impossible_object_is_removed_with_its_reason() -> No
         timestamp=100.0,
         objects=[*good, TrackedObject(id="p9", team="away", x=math.nan, y=0.0)],
     )
-    clean: list[TrackingFrame] = []
+    clean: list[CleanFrame] = []
 
     @app.function(stream("tracking.clean", key="game_id"))
     async def spy(events, ctx):
@@ -116,7 +116,7 @@ async def test_a_physically_impossible_object_is_removed_with_its_reason() -> No
         await app.drain(timeout=10)
     [letter] = [d for d in _read(app, DLQ_TOPIC) if isinstance(d, DeadLetter)]
     assert letter.reason == "invalid" and letter.error == "non-finite position"
-    assert [o.id for o in clean[0].objects] == ["p0", "p1", "p2"]
+    assert clean[0].ids == ["p0", "p1", "p2"]
 
 
 @pytest.mark.parametrize("sport", ["basketball"])

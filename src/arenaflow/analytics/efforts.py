@@ -214,6 +214,12 @@ class EffortTracker:
         n = self._n_bands
         return np.zeros(n) if row is None else self._band_dist[row, :n].copy()
 
+    def distances_in_bands_m(self, ids: Sequence[str]) -> FloatArray:
+        """``(n, bands)`` metres per speed band of the players ``ids`` of the last frame given
+        to :meth:`update` (one vectorised read for a whole frame)."""
+        index, _, _ = self._rows_for(ids)
+        return self._band_dist[index, : self._n_bands].copy()
+
     def update(
         self,
         t_s: float,

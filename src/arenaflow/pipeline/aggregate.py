@@ -7,6 +7,7 @@ cadence a time-series store and a stats page want.
 
 from __future__ import annotations
 
+import asyncio
 import time
 
 from arenaflow.app import App
@@ -33,8 +34,14 @@ def register(app: App, config: PipelineConfig, live: LiveTable) -> None:
 
     @app.function(schedule("1s"), name="aggregate", timeout_s=5.0)
     async def aggregate(events: list[Event], ctx: Context) -> None:
-        """Publish the cumulative metrics that changed since the last tick."""
+        """Publish the cumulative metrics that changed since the last tick.
+
+        A snapshot, so it is published game by game as it is read (not held back until the
+        invocation ends), yielding to the event loop between games: with hundreds of games
+        this is thousands of updates, and live frames must not wait behind them.
+        """
         for game in list(live.games.values()):
+            await asyncio.sleep(0)
             for athlete, p in game.players.items():
                 for attribute, metric, unit, private in SUMMARY:
                     value = float(getattr(p, attribute))
@@ -42,7 +49,7 @@ def register(app: App, config: PipelineConfig, live: LiveTable) -> None:
                     if sent.get(key) == value:
                         continue
                     sent[key] = value
-                    ctx.publish(
+                    await app.publish(
                         topics.METRICS,
                         MetricUpdate(
                             game_id=game.game_id,
@@ -55,4 +62,5 @@ def register(app: App, config: PipelineConfig, live: LiveTable) -> None:
                             private=private,
                         ),
                         game.game_id,
+                        {"trace_id": ctx.trace_id},
                     )

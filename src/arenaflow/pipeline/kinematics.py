@@ -13,7 +13,6 @@ from __future__ import annotations
 from typing import Any
 
 import msgspec
-import numpy as np
 
 from arenaflow.analytics.kinematics import KinematicsTracker
 from arenaflow.app import App
@@ -21,8 +20,7 @@ from arenaflow.context import Context
 from arenaflow.events import Event
 from arenaflow.pipeline.config import PipelineConfig
 from arenaflow.pipeline.live import LiveTable
-from arenaflow.pipeline.normalise import CLEAN_TOPIC
-from arenaflow.sports.schemas import BALL, TrackingFrame
+from arenaflow.pipeline.normalise import CLEAN_TOPIC, CleanFrame
 from arenaflow.triggers import stream
 
 KINEMATICS_TOPIC = "kinematics"
@@ -57,7 +55,7 @@ def register(app: App, config: PipelineConfig, live: LiveTable) -> None:
     async def kinematics(events: list[Event], ctx: Context) -> None:
         working: dict[str, KinematicsTracker] = {}
         for event in events:
-            frame: TrackingFrame = event.value
+            frame: CleanFrame = event.value
             game = frame.game_id
             tracker = working.get(game)
             if tracker is None:
@@ -66,18 +64,7 @@ def register(app: App, config: PipelineConfig, live: LiveTable) -> None:
                     tracker = KinematicsTracker(config.window_frames, config.speed_cap_mps)
                     ctx.state[game] = tracker
                 working[game] = tracker
-            ids: list[str] = []
-            teams: list[str] = []
-            coords: list[tuple[float, float]] = []
-            ball: tuple[float, float] | None = None
-            for obj in frame.objects:
-                if obj.team == BALL:
-                    ball = (obj.x, obj.y)
-                elif obj.team != "officials":
-                    ids.append(obj.id)
-                    teams.append(obj.team)
-                    coords.append((obj.x, obj.y))
-            xy = np.array(coords, dtype=np.float64).reshape(-1, 2)
+            ids, xy = frame.ids, frame.xy_m
             step = tracker.update(frame.frame, frame.timestamp, ids, xy)
             if step is None:
                 live.counters.stale_frames += 1
@@ -90,12 +77,12 @@ def register(app: App, config: PipelineConfig, live: LiveTable) -> None:
                     timestamp=frame.timestamp,
                     period=frame.period,
                     ids=ids,
-                    teams=teams,
+                    teams=frame.teams,
                     xy_m=xy,
                     speed_mps=step.speed_mps,
                     accel_mps2=step.accel_mps2,
                     distance_m=step.distance_m,
-                    ball_xy_m=ball,
+                    ball_xy_m=frame.ball_xy_m,
                     ball_owner=frame.ball_owner,
                 ),
                 game,
