@@ -17,7 +17,11 @@ from arenaflow.app import App
 from arenaflow.settings import Settings
 
 if TYPE_CHECKING:
-    from arenaflow.sports.sources.runner import Counts
+    from arenaflow.sports.fields import Field
+    from arenaflow.sports.sources import PumpStats, Replay
+
+_SPEED_HELP = "Capture seconds per wall second (2 = twice real time); 0 = as fast as possible."
+_APP_HELP = "module:app to feed (default: the built-in sports pipeline)."
 
 cli = typer.Typer(help="arenaflow: a serverless runtime for real-time sports analytics.")
 
@@ -41,12 +45,41 @@ def demo(
     duration: Annotated[
         float, typer.Option(help="Seconds to run; 0 runs until Ctrl-C.", min=0)
     ] = 30.0,
+    sport: Annotated[Literal["football", "basketball"], typer.Option(help="The sport.")] = (
+        "football"
+    ),
+    speed: Annotated[float, typer.Option(min=0, help=_SPEED_HELP)] = 1.0,
+    replay_path: Annotated[
+        Path | None,
+        typer.Option(
+            "--replay", exists=True, dir_okay=False, help="Run a vendor file, not the simulator."
+        ),
+    ] = None,
+    provider: Annotated[
+        str | None, typer.Option(help="The --replay file's provider (see `replay --help`).")
+    ] = None,
+    meta: Annotated[
+        Path | None, typer.Option(help="The --replay file's companion (metadata) file.")
+    ] = None,
 ) -> None:
-    """Run the embedded demo: simulated games through the runtime, live in the terminal."""
+    """Run the built-in pipeline on simulated games (or a replay) with a live console."""
     from arenaflow.demo import run_demo
 
+    source = None
+    if replay_path is not None:
+        if provider is None:
+            raise typer.BadParameter("--replay needs --provider", param_hint="--provider")
+        source = _load_replay(replay_path, provider, meta=meta)
     with contextlib.suppress(KeyboardInterrupt):
-        asyncio.run(run_demo(games=games, duration_s=duration or None))
+        asyncio.run(
+            run_demo(
+                games=games,
+                duration_s=duration or None,
+                sport=sport,
+                speed=_speed(speed),
+                replay=source,
+            )
+        )
 
 
 def load_app(target: str) -> App:
@@ -86,15 +119,44 @@ def _speed(speed: float) -> float | None:
     return None if speed == 0 else speed
 
 
-def _feed(target: str | None) -> tuple[App, Counts | None]:
-    """The App a source feeds: ``--app module:app``, else the built-in per-game counter."""
-    from arenaflow.sports.sources import counting_app
+def _feed(target: str | None, field: Field) -> tuple[App, bool]:
+    """The App a source feeds: ``--app module:app``, else the built-in sports pipeline (True)."""
+    if target:
+        return load_app(target), False
+    from arenaflow.pipeline import PipelineConfig, build_pipeline
 
-    return (load_app(target), None) if target else counting_app()
+    app, _ = build_pipeline(config=PipelineConfig(field=field))
+    return app, True
 
 
-_SPEED_HELP = "Capture seconds per wall second (2 = twice real time); 0 = as fast as possible."
-_APP_HELP = "module:app to feed (default: a built-in consumer that counts what arrives per game)."
+def _load_replay(
+    path: Path, provider: str, game_id: str | None = None, meta: Path | None = None
+) -> Replay:
+    """Load a vendor file, naming the option to fix when it cannot be loaded."""
+    from arenaflow.errors import ConfigError, MissingCompanionFile, SourceError
+    from arenaflow.sports.sources import load
+
+    try:
+        return load(path, provider, game_id=game_id, meta=meta)
+    except ConfigError as exc:
+        hint = "--meta" if "--meta" in str(exc) else "--provider"
+        raise typer.BadParameter(str(exc), param_hint=hint) from exc
+    except MissingCompanionFile as exc:
+        raise typer.BadParameter(str(exc), param_hint="--meta") from exc
+    except SourceError as exc:
+        raise typer.BadParameter(str(exc), param_hint="PATH") from exc
+
+
+def _report(stats: PumpStats, app: App, pipeline: bool) -> None:
+    from rich.console import Console
+
+    from arenaflow.sports.sources.runner import summary
+
+    Console().print(summary(stats))
+    if pipeline:
+        from arenaflow.demo import pipeline_totals
+
+        typer.echo(f"pipeline: {pipeline_totals(app)}")
 
 
 @cli.command()
@@ -112,21 +174,9 @@ def replay(
     app_target: Annotated[str | None, typer.Option("--app", help=_APP_HELP)] = None,
 ) -> None:
     """Replay a real vendor file (tracking or events) through the runtime."""
-    from rich.console import Console
+    from arenaflow.sports.sources import run_source
 
-    from arenaflow.errors import ConfigError, MissingCompanionFile, SourceError
-    from arenaflow.sports.sources import load, run_source
-    from arenaflow.sports.sources.runner import summary
-
-    try:
-        source = load(path, provider, game_id=game_id, meta=meta)
-    except ConfigError as exc:
-        hint = "--meta" if "--meta" in str(exc) else "--provider"
-        raise typer.BadParameter(str(exc), param_hint=hint) from exc
-    except MissingCompanionFile as exc:
-        raise typer.BadParameter(str(exc), param_hint="--meta") from exc
-    except SourceError as exc:
-        raise typer.BadParameter(str(exc), param_hint="PATH") from exc
+    source = _load_replay(path, provider, game_id, meta)
     typer.echo(
         f"{source.provider}: game {source.game_id}, {source.records:,} records, "
         f"{len(source.athletes)} athletes, field {source.field.length_m:g} x "
@@ -134,10 +184,10 @@ def replay(
     )
     for note in source.notes:
         typer.echo(f"  note: {note}")
-    app, counts = _feed(app_target)
+    app, pipeline = _feed(app_target, source.field)
     with contextlib.suppress(KeyboardInterrupt):
         stats = asyncio.run(run_source(app, source, _speed(speed), description=source.provider))
-        Console().print(summary(stats, counts))
+        _report(stats, app, pipeline)
 
 
 @cli.command()
@@ -159,11 +209,8 @@ def simulate(
     """Simulate games (tracking, heart rates, passes, shots, goals) through the runtime."""
     import time
 
-    from rich.console import Console
-
     from arenaflow.errors import ConfigError
     from arenaflow.sports.sources import Faults, Simulator, run_source
-    from arenaflow.sports.sources.runner import summary
 
     try:
         injected = Faults.parse(faults)
@@ -171,7 +218,7 @@ def simulate(
         raise typer.BadParameter(str(exc), param_hint="--faults") from exc
     sim = Simulator(sport, games, seed, faults=injected, start_time=time.time())
     total = sim.match_s if seconds is None else seconds
-    app, counts = _feed(app_target)
+    app, pipeline = _feed(app_target, sim.field)
     with contextlib.suppress(KeyboardInterrupt):
         stats = asyncio.run(
             run_source(
@@ -182,7 +229,7 @@ def simulate(
                 description=f"{games} x {sport}",
             )
         )
-        Console().print(summary(stats, counts))
+        _report(stats, app, pipeline)
         typer.echo("simulator: " + ", ".join(f"{k}={v:,}" for k, v in sorted(sim.counts.items())))
 
 

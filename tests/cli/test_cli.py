@@ -46,16 +46,3 @@ def test_run_names_a_bad_target() -> None:
     result = runner.invoke(cli, ["run", "no_such_module_xyz:app"])
     assert result.exit_code != 0
     assert "cannot import 'no_such_module_xyz'" in result.output
-
-
-def test_demo_runs_and_shows_the_table() -> None:
-    result = subprocess.run(
-        [sys.executable, "-m", "arenaflow.cli", "demo", "--games", "2", "--duration", "1.5"],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
-    assert result.returncode == 0, result.stderr
-    assert "kinematics" in result.stdout
-    assert "top speed" in result.stdout

@@ -24,6 +24,9 @@ ENRICHED_TOPIC = "game_events.enriched"
 
 
 def register(app: App, config: PipelineConfig, live: LiveTable) -> None:
+    # The model is a football model: a basketball shot gets no xG rather than a wrong one.
+    football = config.field.sport == "football"
+
     @app.function(
         stream(topics.GAME_EVENTS, key="game_id", schema=GameEvent),
         name="shots",
@@ -32,7 +35,7 @@ def register(app: App, config: PipelineConfig, live: LiveTable) -> None:
     async def shots(events: list[Event], ctx: Context) -> None:
         for event in events:
             e: GameEvent = event.value
-            if e.kind != "shot" or e.x is None or e.y is None:
+            if not football or e.kind != "shot" or e.x is None or e.y is None:
                 ctx.publish(ENRICHED_TOPIC, e, e.game_id)
                 continue
             xg = shot_xg(e, config.field, attacks_positive_x=e.x >= 0)

@@ -1,8 +1,8 @@
 """Run a source into an App with a live progress bar: what ``arenaflow replay`` and
 ``arenaflow simulate`` do.
 
-:func:`run_source` takes any App, so the built-in stand-in consumer (:func:`counting_app`, which
-counts what arrives per game) can be swapped for the full sports pipeline without touching it.
+:func:`run_source` takes any App: the built-in sports pipeline (the CLI's default), an App of
+one's own, or the stand-in consumer :func:`counting_app` (counts what arrives per game).
 
 Example:
     >>> import asyncio, io
@@ -21,7 +21,7 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Iterable
 
-from rich.console import Console
+from rich.console import Console, Group
 from rich.progress import (
     BarColumn,
     Progress,
@@ -31,6 +31,7 @@ from rich.progress import (
     TimeElapsedColumn,
 )
 from rich.table import Table
+from rich.text import Text
 
 from arenaflow.app import App
 from arenaflow.context import Context
@@ -133,15 +134,15 @@ async def run_source(
     return stats
 
 
-def summary(stats: PumpStats, counts: Counts | None = None, limit: int = 12) -> Table:
-    """A table of what was published (and, with ``counts``, consumed) per game."""
-    table = Table(
-        title=(
-            f"{stats.published:,} items, {stats.span_s:,.1f} s of play in {stats.elapsed_s:,.2f} s"
-            f" (x{stats.realtime_factor:,.1f} real time, at most {stats.behind_s * 1000:,.0f} ms"
-            " behind schedule)"
-        )
+def summary(stats: PumpStats, counts: Counts | None = None, limit: int = 12) -> Group:
+    """A line on the pace, then a table of what was published (and, with ``counts``, consumed)
+    per game."""
+    heading = Text(
+        f"{stats.published:,} items, {stats.span_s:,.1f} s of play in {stats.elapsed_s:,.2f} s"
+        f" (x{stats.realtime_factor:,.1f} real time, at most {stats.behind_s * 1000:,.0f} ms"
+        " behind schedule)"
     )
+    table = Table()
     table.add_column("game")
     table.add_column("published", justify="right")
     if counts is not None:
@@ -157,4 +158,4 @@ def summary(stats: PumpStats, counts: Counts | None = None, limit: int = 12) -> 
         table.add_row(*row)
     if len(games) > limit:
         table.add_row(f"... {len(games) - limit} more", "")
-    return table
+    return Group(heading, table)
