@@ -128,3 +128,26 @@ async def test_basketball_games_run_through_the_same_pipeline(sport: str) -> Non
     players = live.games["g0"].players
     assert len(players) == 10
     assert all(0.0 < p.distance_m < 120.0 for p in players.values())
+
+
+async def test_aggregate_publishes_cumulative_metrics_that_changed() -> None:
+    app, live = build_pipeline(_app())
+    player = live.game("g1").player("p7")
+    player.team, player.distance_m, player.sprints, player.updated_at = "home", 812.5, 3, 50.0
+
+    def published() -> list[tuple[str, float]]:
+        return [
+            (u.metric, u.value)
+            for u in _read(app, topics.METRICS)
+            if isinstance(u, MetricUpdate) and u.subject_id == "p7"
+        ]
+
+    async with app:
+        await app.invoke("aggregate", None)
+        first = published()
+        assert ("distance", 812.5) in first and ("sprints", 3.0) in first
+        await app.invoke("aggregate", None)
+        assert published() == first  # nothing changed, nothing resent
+        player.distance_m = 830.0
+        await app.invoke("aggregate", None)
+        assert published()[len(first) :] == [("distance", 830.0)]

@@ -32,7 +32,7 @@ SUMMARY = (
 def register(app: App, config: PipelineConfig, live: LiveTable) -> None:
     sent: dict[tuple[str, str, str], float] = {}
 
-    @app.function(schedule("1s"), name="aggregate", timeout_s=5.0)
+    @app.function(schedule("1s"), name="aggregate", timeout_s=30.0)
     async def aggregate(events: list[Event], ctx: Context) -> None:
         """Publish the cumulative metrics that changed since the last tick.
 
@@ -48,7 +48,6 @@ def register(app: App, config: PipelineConfig, live: LiveTable) -> None:
                     key = (game.game_id, athlete, metric)
                     if sent.get(key) == value:
                         continue
-                    sent[key] = value
                     await app.publish(
                         topics.METRICS,
                         MetricUpdate(
@@ -64,3 +63,4 @@ def register(app: App, config: PipelineConfig, live: LiveTable) -> None:
                         game.game_id,
                         {"trace_id": ctx.trace_id},
                     )
+                    sent[key] = value  # after the publish: a cut-short run resends the rest
