@@ -10,7 +10,6 @@ most once a second per athlete, the zone whenever it changes.
 from __future__ import annotations
 
 import math
-import time
 
 from arenaflow.analytics.heart_rate import HeartRateTracker
 from arenaflow.app import App
@@ -18,7 +17,7 @@ from arenaflow.context import Context
 from arenaflow.events import Event
 from arenaflow.pipeline.config import PipelineConfig
 from arenaflow.pipeline.live import LiveTable
-from arenaflow.runtime.dead_letter import DeadLetter
+from arenaflow.runtime.dead_letter import invalid_input
 from arenaflow.sports import topics
 from arenaflow.sports.schemas import BiometricSample, MetricUpdate
 from arenaflow.triggers import stream
@@ -46,7 +45,10 @@ def register(app: App, config: PipelineConfig, live: LiveTable) -> None:
                 continue
             if not (math.isfinite(hr) and HR_RANGE_BPM[0] <= hr <= HR_RANGE_BPM[1]):
                 live.counters.rejected_samples += 1
-                ctx.publish(DLQ_TOPIC, _letter(event, f"heart rate {hr} bpm is not plausible"))
+                ctx.publish(
+                    DLQ_TOPIC,
+                    invalid_input("biometrics", event, s, f"heart rate {hr} bpm is not plausible"),
+                )
                 continue
             athlete = s.athlete_id
             tracker = trackers.get(athlete)
@@ -85,20 +87,4 @@ def _private(
         unit=unit,
         timestamp=s.timestamp,
         private=True,
-    )
-
-
-def _letter(event: Event, reason: str) -> DeadLetter:
-    return DeadLetter(
-        function="biometrics",
-        topic=event.topic,
-        partition=event.partition,
-        offset=event.offset,
-        key=event.key,
-        value=event.value,
-        reason="invalid",
-        error=reason,
-        attempts=1,
-        trace_id=event.headers.get("trace_id"),
-        failed_at=time.time(),
     )

@@ -11,7 +11,6 @@ around it. A frame with a non-finite timestamp is rejected whole.
 from __future__ import annotations
 
 import math
-import time
 from typing import Any
 
 import msgspec
@@ -22,7 +21,7 @@ from arenaflow.context import Context
 from arenaflow.events import Event
 from arenaflow.pipeline.config import PipelineConfig
 from arenaflow.pipeline.live import LiveTable
-from arenaflow.runtime.dead_letter import DeadLetter
+from arenaflow.runtime.dead_letter import invalid_input
 from arenaflow.sports import topics
 from arenaflow.sports.schemas import BALL, TrackingFrame
 from arenaflow.triggers import stream
@@ -109,27 +108,13 @@ def register(app: App, config: PipelineConfig, live: LiveTable) -> None:
             frame: TrackingFrame = event.value
             if not math.isfinite(frame.timestamp):
                 live.counters.rejected_frames += 1
-                ctx.publish(DLQ_TOPIC, _letter(event, frame, "timestamp is not finite"))
+                ctx.publish(
+                    DLQ_TOPIC, invalid_input("normalise", event, frame, "timestamp is not finite")
+                )
                 continue
             clean, bad = split(frame, config)
             if bad:
                 live.counters.rejected_objects += len(bad)
                 for obj, reason in bad:
-                    ctx.publish(DLQ_TOPIC, _letter(event, obj, reason))
+                    ctx.publish(DLQ_TOPIC, invalid_input("normalise", event, obj, reason))
             ctx.publish(CLEAN_TOPIC, clean, frame.game_id)
-
-
-def _letter(event: Event, value: object, reason: str) -> DeadLetter:
-    return DeadLetter(
-        function="normalise",
-        topic=event.topic,
-        partition=event.partition,
-        offset=event.offset,
-        key=event.key,
-        value=value,
-        reason="invalid",
-        error=reason,
-        attempts=1,
-        trace_id=event.headers.get("trace_id"),
-        failed_at=time.time(),
-    )

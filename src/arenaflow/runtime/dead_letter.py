@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 import msgspec
+
+from arenaflow.events import TRACE_HEADER, Event
 
 
 class DeadLetter(msgspec.Struct, frozen=True, kw_only=True):
@@ -34,3 +37,21 @@ class DeadLetter(msgspec.Struct, frozen=True, kw_only=True):
     attempts: int
     trace_id: str | None
     failed_at: float
+
+
+def invalid_input(function: str, event: Event, value: Any, reason: str) -> DeadLetter:
+    """A dead letter for (part of) an event a function found physically impossible or invalid:
+    ``value`` is what was rejected (the event's payload or one object of it)."""
+    return DeadLetter(
+        function=function,
+        topic=event.topic,
+        partition=event.partition,
+        offset=event.offset,
+        key=event.key,
+        value=value,
+        reason="invalid",
+        error=reason,
+        attempts=1,
+        trace_id=event.headers.get(TRACE_HEADER),
+        failed_at=time.time(),
+    )
