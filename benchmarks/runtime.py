@@ -4,9 +4,9 @@
 
 * ``overhead_us_per_event``: wall time per event for publish -> dispatcher -> inline async no-op
   -> ack, with every event published up front and drained (batch sizes 1 and 100).
-* ``peer_workload_records_per_s``: 200,200 tracking records (10 games x 22 players x 910 frames at
-  25 Hz), published as whole frames per game (as real feeds deliver them: one event = 22 records),
-  through a stream function keyed by game that computes each player's speed (distance from the
+* ``peer_workload_records_per_s`` (median of 7 passes): 200,200 tracking records (10 games x 22
+  players x 910 frames at 25 Hz), published as whole frames per game (as real feeds deliver
+  them: one event = 22 records), through a stream function keyed by game that computes each player's speed (distance from the
   previous position / dt) and keeps a running total distance in ``ctx.state``; the totals are
   checked against a plain-Python reference.
 * ``cold_start_ms_p50`` / ``_p99``: process-executor instance start (fork from the warm fork server
@@ -22,6 +22,7 @@ import json
 import math
 import os
 import platform
+import statistics
 import sys
 import time
 from typing import Any
@@ -166,14 +167,20 @@ def main() -> None:
     args = parser.parse_args()
     scale = 10 if args.quick else 1
     frames = make_frames()
-    peer = peer_workload(frames)
+    # One pass takes ~70 ms, short enough for GC and frequency noise to move it by a third:
+    # report the median of several passes (each on a fresh App), and every pass.
+    runs = [peer_workload(frames) for _ in range(1 if args.quick else 7)]
+    runs.sort(key=lambda r: r["records_per_s"])
+    peer = runs[len(runs) // 2]
+    peer["records_per_s_all_runs"] = [round(r["records_per_s"]) for r in runs]
     result = {
         "benchmark": "runtime",
         "python": sys.version.split()[0],
         "machine": f"{platform.machine()}, {os.cpu_count()} cores",
+        # Median of three runs each: this machine's speed varies from run to run.
         "overhead_us_per_event": {
-            "batch_1": overhead_us(1, 100_000 // scale),
-            "batch_100": overhead_us(100, 200_000 // scale),
+            "batch_1": statistics.median(overhead_us(1, 100_000 // scale) for _ in range(3)),
+            "batch_100": statistics.median(overhead_us(100, 200_000 // scale) for _ in range(3)),
         },
         "peer_workload_records_per_s": peer["records_per_s"],
         "peer_workload": peer,
