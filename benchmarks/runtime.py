@@ -6,9 +6,9 @@
   -> ack, with every event published up front and drained (batch sizes 1 and 100).
 * ``peer_workload_records_per_s`` (median of 7 passes): 200,200 tracking records (10 games x 22
   players x 910 frames at 25 Hz), published as whole frames per game (as real feeds deliver
-  them: one event = 22 records), through a stream function keyed by game that computes each player's speed (distance from the
-  previous position / dt) and keeps a running total distance in ``ctx.state``; the totals are
-  checked against a plain-Python reference.
+  them: one event = 22 records), through a stream function keyed by game that computes each
+  player's speed (distance from the previous position / dt) and keeps a running total distance
+  in ``ctx.state``; the totals are checked against a plain-Python reference.
 * ``cold_start_ms_p50`` / ``_p99``: process-executor instance start (fork from the warm fork server
   plus an empty ``init``), over repeated starts; ``fork_server_start_ms`` is the one-time start of
   the fork server itself.
