@@ -17,11 +17,13 @@ from arenaflow.app import App
 from arenaflow.settings import Settings
 
 if TYPE_CHECKING:
+    from arenaflow.pipeline.rules import Rule
     from arenaflow.sports.fields import Field
     from arenaflow.sports.sources import PumpStats, Replay
 
 _SPEED_HELP = "Capture seconds per wall second (2 = twice real time); 0 = as fast as possible."
 _APP_HELP = "module:app to feed (default: the built-in sports pipeline)."
+_RULES_HELP = "Alert rules file (YAML or JSON) for the built-in pipeline; default: built-in rules."
 
 cli = typer.Typer(help="arenaflow: a serverless runtime for real-time sports analytics.")
 
@@ -61,6 +63,7 @@ def demo(
     meta: Annotated[
         Path | None, typer.Option(help="The --replay file's companion (metadata) file.")
     ] = None,
+    rules: Annotated[Path | None, typer.Option(help=_RULES_HELP)] = None,
 ) -> None:
     """Run the built-in pipeline on simulated games (or a replay) with a live console."""
     from arenaflow.demo import run_demo
@@ -78,6 +81,7 @@ def demo(
                 sport=sport,
                 speed=_speed(speed),
                 replay=source,
+                rules=_rules(rules),
             )
         )
 
@@ -119,13 +123,28 @@ def _speed(speed: float) -> float | None:
     return None if speed == 0 else speed
 
 
-def _feed(target: str | None, field: Field) -> tuple[App, bool]:
+def _rules(path: Path | None) -> tuple[Rule, ...] | None:
+    """Alert rules from ``--rules``, naming the option and the field when the file is bad."""
+    if path is None:
+        return None
+    from arenaflow.errors import ConfigError
+    from arenaflow.pipeline.rules import load_rules
+
+    try:
+        return tuple(load_rules(path))
+    except ConfigError as exc:
+        raise typer.BadParameter(str(exc), param_hint="--rules") from exc
+
+
+def _feed(target: str | None, field: Field, rules: Path | None = None) -> tuple[App, bool]:
     """The App a source feeds: ``--app module:app``, else the built-in sports pipeline (True)."""
     if target:
         return load_app(target), False
     from arenaflow.pipeline import PipelineConfig, build_pipeline
 
-    app, _ = build_pipeline(config=PipelineConfig(field=field))
+    loaded = _rules(rules)
+    config = PipelineConfig(field=field) if loaded is None else PipelineConfig(field, rules=loaded)
+    app, _ = build_pipeline(config=config)
     return app, True
 
 
@@ -172,6 +191,7 @@ def replay(
     ] = None,
     game_id: Annotated[str | None, typer.Option(help="Game id; default: the file's.")] = None,
     app_target: Annotated[str | None, typer.Option("--app", help=_APP_HELP)] = None,
+    rules: Annotated[Path | None, typer.Option(help=_RULES_HELP)] = None,
 ) -> None:
     """Replay a real vendor file (tracking or events) through the runtime."""
     from arenaflow.sports.sources import run_source
@@ -184,7 +204,7 @@ def replay(
     )
     for note in source.notes:
         typer.echo(f"  note: {note}")
-    app, pipeline = _feed(app_target, source.field)
+    app, pipeline = _feed(app_target, source.field, rules)
     with contextlib.suppress(KeyboardInterrupt):
         stats = asyncio.run(run_source(app, source, _speed(speed), description=source.provider))
         _report(stats, app, pipeline)
@@ -205,6 +225,7 @@ def simulate(
         str, typer.Option(help="Faults to inject, e.g. drop=0.01,nan=0.001 (fractions of frames).")
     ] = "",
     app_target: Annotated[str | None, typer.Option("--app", help=_APP_HELP)] = None,
+    rules: Annotated[Path | None, typer.Option(help=_RULES_HELP)] = None,
 ) -> None:
     """Simulate games (tracking, heart rates, passes, shots, goals) through the runtime."""
     import time
@@ -218,7 +239,7 @@ def simulate(
         raise typer.BadParameter(str(exc), param_hint="--faults") from exc
     sim = Simulator(sport, games, seed, faults=injected, start_time=time.time())
     total = sim.match_s if seconds is None else seconds
-    app, pipeline = _feed(app_target, sim.field)
+    app, pipeline = _feed(app_target, sim.field, rules)
     with contextlib.suppress(KeyboardInterrupt):
         stats = asyncio.run(
             run_source(

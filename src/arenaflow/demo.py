@@ -36,6 +36,7 @@ from rich.text import Text
 from arenaflow.app import App
 from arenaflow.pipeline import LiveTable, PipelineConfig, build_pipeline
 from arenaflow.pipeline.live import GameLive, PlayerLive
+from arenaflow.pipeline.rules import Rule
 from arenaflow.sports import topics
 from arenaflow.sports.schemas import Sport, TrackingFrame
 from arenaflow.sports.sources import Replay, Simulator, pump
@@ -316,6 +317,7 @@ async def run_demo(
     speed: float | None = 1.0,
     replay: Replay | None = None,
     *,
+    rules: tuple[Rule, ...] | None = None,
     seed: int = 7,
     seconds: float | None = None,
     console: Console | None = None,
@@ -328,6 +330,7 @@ async def run_demo(
         sport: Sport of the simulated games (ignored with ``replay``).
         speed: Capture seconds per wall second; None: as fast as possible.
         replay: A loaded vendor file to run instead of the simulator.
+        rules: Alert rules (default: the pipeline's built-in rules).
         seed: Random seed of the simulator.
         seconds: Capture seconds to simulate (None: a whole match).
         console: Where to draw (default: the terminal).
@@ -343,7 +346,8 @@ async def run_demo(
         field, items = replay.field, iter(replay)
         title = f"{replay.provider} replay {replay.game_id}"
         names = {a.id: a.name for a in replay.athletes if a.name and a.name != a.id}
-    app, live = build_pipeline(App(transport="memory", state="memory"), PipelineConfig(field=field))
+    config = PipelineConfig(field=field) if rules is None else PipelineConfig(field, rules=rules)
+    app, live = build_pipeline(App(transport="memory", state="memory"), config)
     view = ConsoleView(app, live, periods, title, console, names)
 
     def progress(stats: PumpStats) -> None:
