@@ -60,6 +60,7 @@ from arenaflow.analytics.xg import (
     normalise_category,
     statsbomb_to_pitch,
 )
+from arenaflow.analytics.xg_evaluate import REQUIRED_COLUMNS as EVALUATED_COLUMNS
 
 ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_OUT = ROOT / "src" / "arenaflow" / "analytics" / "xg_model.json"
@@ -91,22 +92,8 @@ CATEGORIES: dict[str, tuple[str, ...]] = {
         "other",
     ),
 }
-REQUIRED_COLUMNS = (
-    "competition",
-    "x",
-    "y",
-    "is_goal",
-    "shootout",
-    "shot_type",
-    "body_part",
-    "technique",
-    "play_pattern",
-    *FLAGS,
-    "statsbomb_xg",
-    "has_freeze_frame",
-    "players_in_freeze_frame",
-    "opponents_in_freeze_frame",
-)
+# What the package's evaluation reads, plus what training splits and weighs by.
+REQUIRED_COLUMNS = ("competition", *EVALUATED_COLUMNS, "has_freeze_frame")
 
 
 @dataclass(frozen=True)
