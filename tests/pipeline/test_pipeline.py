@@ -151,3 +151,48 @@ async def test_aggregate_publishes_cumulative_metrics_that_changed() -> None:
         player.distance_m = 830.0
         await app.invoke("aggregate", None)
         assert published()[len(first) :] == [("distance", 830.0)]
+
+
+async def test_bad_samples_and_shots_are_dead_lettered_with_the_reason() -> None:
+    from arenaflow.sports.schemas import BiometricSample, GameEvent
+
+    app, live = build_pipeline(_app())
+    good_shot = GameEvent(
+        game_id="g1", event_id="s1", kind="shot", timestamp=1.0, x=40.0, y=2.0, team="home"
+    )
+    bad_shots = [
+        GameEvent(game_id="g1", event_id="s2", kind="shot", timestamp=2.0, x=math.nan, y=0.0),
+        GameEvent(
+            game_id="g1", event_id="s3", kind="shot", timestamp=3.0, x=40.0, y=0.0,
+            attributes={"technique": "Cartwheel"},
+        ),
+    ]  # fmt: skip
+    samples = [
+        BiometricSample(athlete_id="a1", timestamp=math.nan, heart_rate_bpm=150.0, game_id="g1"),
+        BiometricSample(athlete_id="a1", timestamp=1.0, heart_rate_bpm=400.0, game_id="g1"),
+        BiometricSample(athlete_id="a1", timestamp=2.0, heart_rate_bpm=150.0, game_id="g1"),
+    ]
+    async with app:
+        for e in [good_shot, *bad_shots]:
+            await app.publish(topics.GAME_EVENTS, e, key="g1")
+        for s in samples:
+            await app.publish(topics.BIOMETRICS, s, key="g1")
+        await app.drain(timeout=10)
+    shot_letters = [d for d in _read(app, "shots.dlq") if isinstance(d, DeadLetter)]
+    assert sorted(d.value.event_id for d in shot_letters) == ["s2", "s3"]
+    assert "not finite" in shot_letters[0].error or "not finite" in shot_letters[1].error
+    assert live.counters.rejected_events == 2
+    # Every shot went on (the bad ones without xG); only the good one has xG.
+    enriched = [e for e in _read(app, "game_events.enriched") if isinstance(e, GameEvent)]
+    assert {e.event_id: e.xg is not None for e in enriched} == {
+        "s1": True,
+        "s2": False,
+        "s3": False,
+    }
+    hr_letters = [d for d in _read(app, "biometrics.dlq") if isinstance(d, DeadLetter)]
+    assert sorted(d.error for d in hr_letters) == [
+        "heart rate 400.0 bpm is not plausible",
+        "timestamp is not finite",
+    ]
+    assert live.games["g1"].players["a1"].heart_rate_bpm == 150.0  # the good sample counted
+    assert app.metrics("shots").errors == 0 and app.metrics("biometrics").errors == 0

@@ -41,14 +41,16 @@ def register(app: App, config: PipelineConfig, live: LiveTable) -> None:
         for event in events:
             s: BiometricSample = event.value
             hr = s.heart_rate_bpm
-            if hr is None:
+            if hr is None:  # a reading of other sensors only: nothing for this stage
                 continue
-            if not (math.isfinite(hr) and HR_RANGE_BPM[0] <= hr <= HR_RANGE_BPM[1]):
+            problem = None
+            if not math.isfinite(s.timestamp):
+                problem = "timestamp is not finite"
+            elif not (math.isfinite(hr) and HR_RANGE_BPM[0] <= hr <= HR_RANGE_BPM[1]):
+                problem = f"heart rate {hr} bpm is not plausible"
+            if problem is not None:
                 live.counters.rejected_samples += 1
-                ctx.publish(
-                    DLQ_TOPIC,
-                    invalid_input("biometrics", event, s, f"heart rate {hr} bpm is not plausible"),
-                )
+                ctx.publish(DLQ_TOPIC, invalid_input("biometrics", event, s, problem))
                 continue
             athlete = s.athlete_id
             tracker = trackers.get(athlete)

@@ -64,6 +64,7 @@ class Counters:
     rejected_frames: int = 0
     stale_frames: int = 0
     rejected_samples: int = 0
+    rejected_events: int = 0
 
 
 class LiveTable:

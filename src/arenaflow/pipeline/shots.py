@@ -8,6 +8,8 @@ too unlikely to matter), so the event's x sign gives the direction. Enriched eve
 
 from __future__ import annotations
 
+import math
+
 import msgspec
 
 from arenaflow.analytics.xg import shot_xg
@@ -16,11 +18,13 @@ from arenaflow.context import Context
 from arenaflow.events import Event
 from arenaflow.pipeline.config import PipelineConfig
 from arenaflow.pipeline.live import LiveTable
+from arenaflow.runtime.dead_letter import invalid_input
 from arenaflow.sports import topics
 from arenaflow.sports.schemas import GameEvent, MetricUpdate
 from arenaflow.triggers import stream
 
 ENRICHED_TOPIC = "game_events.enriched"
+DLQ_TOPIC = "shots.dlq"
 
 
 def register(app: App, config: PipelineConfig, live: LiveTable) -> None:
@@ -35,10 +39,20 @@ def register(app: App, config: PipelineConfig, live: LiveTable) -> None:
     async def shots(events: list[Event], ctx: Context) -> None:
         for event in events:
             e: GameEvent = event.value
-            if not football or e.kind != "shot" or e.x is None or e.y is None:
+            x, y = e.x, e.y
+            if not (football and e.kind == "shot" and x is not None and y is not None):
+                # Not a football shot with a location: no xG, passed on as is.
                 ctx.publish(ENRICHED_TOPIC, e, e.game_id)
                 continue
-            xg = shot_xg(e, config.field, attacks_positive_x=e.x >= 0)
+            try:
+                if not math.isfinite(x + y):
+                    raise ValueError(f"shot location ({x}, {y}) is not finite")
+                xg = shot_xg(e, config.field, attacks_positive_x=x >= 0)
+            except ValueError as exc:  # e.g. a body part the model does not know
+                live.counters.rejected_events += 1
+                ctx.publish(DLQ_TOPIC, invalid_input("shots", event, e, str(exc)))
+                ctx.publish(ENRICHED_TOPIC, e, e.game_id)  # the event itself still counts
+                continue
             e = msgspec.structs.replace(e, xg=xg)
             game = live.game(e.game_id)
             team = e.team or "unknown"
