@@ -11,8 +11,14 @@ from arenaflow.runtime.middleware.tracing import Tracing
 
 
 def default_middleware() -> list[Middleware]:
-    """Time limit, tracing, metrics, cost, retries: ``before`` in this order, ``after`` reversed."""
-    return [TimeLimit(), Tracing(), Metrics(), Cost(), Retries()]
+    """Time limit, tracing, metrics, cost, retries: ``before`` in this order, ``after`` reversed.
+
+    Tracing joins only when OpenTelemetry is installed: without it there is no span to make (the
+    trace id itself always travels, set by the invoker), and no hook to call per invocation.
+    """
+    tracing = Tracing()
+    spans: list[Middleware] = [tracing] if tracing.enabled else []
+    return [TimeLimit(), *spans, Metrics(), Cost(), Retries()]
 
 
 __all__ = [

@@ -23,6 +23,11 @@ class Tracing(Middleware):
     def __init__(self) -> None:
         self._tracer = _otel_tracer()
 
+    @property
+    def enabled(self) -> bool:
+        """True when OpenTelemetry is installed, so spans are made."""
+        return self._tracer is not None
+
     def before_invoke(self, inv: Invocation) -> None:
         if self._tracer is not None:
             span = self._tracer.start_span(inv.function.name)
