@@ -236,6 +236,25 @@ class App:
         task.add_done_callback(self._pending.discard)
         return Receipt(None, task)
 
+    async def publish_many(
+        self,
+        topic: str,
+        values: list[Any],
+        key: str | None = None,
+        headers: dict[str, str] | None = None,
+    ) -> None:
+        """Publish ``values`` with one key, in order (one trace id unless the headers carry
+        one), appending in one step while there is room and waiting for room for the rest."""
+        if headers is None:
+            headers = {TRACE_HEADER: new_trace_id()}
+        elif TRACE_HEADER not in headers:
+            headers = {**headers, TRACE_HEADER: new_trace_id()}
+        done = 0
+        with contextlib.suppress(NotImplementedError):  # the backend publishes async only
+            done = self.transport.publish_many_nowait(topic, values, key, headers)
+        for value in values[done:]:
+            await self.transport.publish(topic, value, key, headers)
+
     # -- running --------------------------------------------------------------------------------
     async def start(self) -> None:
         """Start the runtime: warm pools, stream dispatchers, schedules, the reaper."""

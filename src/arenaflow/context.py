@@ -12,6 +12,12 @@ from arenaflow.state.base import StateView
 _log = logging.getLogger("arenaflow.function")
 
 
+class PublishMany(list[Any]):
+    """The values of one :meth:`Context.publish_many` call, as one outbox entry."""
+
+    __slots__ = ()
+
+
 class Context:
     """The invocation context.
 
@@ -73,6 +79,21 @@ class Context:
         if headers:
             merged.update(headers)
         self.outbox.append((topic, value, key, merged))
+
+    def publish_many(
+        self,
+        topic: str,
+        values: list[Any],
+        key: str | None = None,
+        headers: dict[str, str] | None = None,
+    ) -> None:
+        """:meth:`publish` of many values with one key, in order, at a fraction of the cost
+        per event (one outbox entry; the events share one headers dict: treat it as read-only).
+        """
+        merged = {TRACE_HEADER: self.trace_id}
+        if headers:
+            merged.update(headers)
+        self.outbox.append((topic, PublishMany(values), key, merged))
 
     @property
     def invocation_id(self) -> str:

@@ -58,7 +58,7 @@ class Totals:
     """What the built-in pipeline did in a run.
 
     Attributes:
-        frames: Tracking frames the pipeline took in (``normalise``'s events).
+        frames: Tracking frames the pipeline took in (``tracking``'s events).
         metric_updates: ``MetricUpdate`` events published on ``metrics``.
         alerts: Alerts fired.
         dead_letters: Events on the functions' dead-letter topics (rejected input included).
@@ -90,7 +90,7 @@ def pipeline_totals(app: App) -> Totals:
     """The :class:`Totals` of an App the built-in pipeline was registered on."""
     functions = app.functions
     return Totals(
-        frames=app.metrics("normalise").events if "normalise" in functions else 0,
+        frames=app.metrics("tracking").events if "tracking" in functions else 0,
         metric_updates=topic_size(app, topics.METRICS),
         alerts=topic_size(app, topics.ALERTS),
         dead_letters=sum(topic_size(app, fn.dead_letter_topic) for fn in functions.values()),

@@ -176,3 +176,41 @@ def test_restarted_clock_ends_efforts() -> None:
     ]
     assert tracker.update(9.5, ["p"], np.array([1.0]), np.zeros(1)) == []  # well after 0
     assert tracker.time_in_bands_s("p")[4] == pytest.approx(39 * DT)  # nothing across 9.5 s
+
+
+def test_rows_of_many_games_in_one_step_equal_one_tracker_per_game() -> None:
+    """Two games on their own clocks share one tracker through rows; each game's efforts and
+    band totals are what its own tracker reports."""
+    games = {"a": (synthetic(5), 0.0), "b": (synthetic(6), 5000.0)}
+    shared = EffortTracker()
+    alone = {g: EffortTracker() for g in games}
+    rows = {
+        g: shared.add_rows([f"p{i}" for i in range(s.shape[1])])
+        for g, ((_, s, _), _) in games.items()
+    }
+    got: dict[str, list[Effort]] = {g: [] for g in games}
+    want: dict[str, list[Effort]] = {g: [] for g in games}
+    game_of_row = {int(r): g for g, rs in rows.items() for r in rs}
+    n = games["a"][0][0].size
+    for f in range(n):
+        for g, ((t, speed, accel), start) in games.items():
+            want[g] += alone[g].update(
+                start + t[f], [f"p{i}" for i in range(speed.shape[1])], speed[f], accel[f]
+            )
+        all_rows = np.concatenate([rows[g] for g in games])
+        times = np.concatenate(
+            [np.full(rows[g].size, start + t[f]) for g, ((t, _, _), start) in games.items()]
+        )
+        speeds = np.concatenate([s[f] for (_, s, _), _ in games.values()])
+        accels = np.concatenate([a[f] for (_, _, a), _ in games.values()])
+        for row, effort in shared.update_rows(times, all_rows, speeds, accels):
+            got[game_of_row[row]].append(effort)
+    for g in games:
+        got[g] += [effort for _, effort in shared.flush_rows(rows[g])]
+        want[g] += alone[g].flush()
+        assert len(want[g]) > 10
+        assert sorted(map(key, got[g])) == sorted(map(key, want[g]))
+        np.testing.assert_allclose(
+            shared.row_distances_in_bands_m(rows[g]),
+            alone[g].distances_in_bands_m([f"p{i}" for i in range(rows[g].size)]),
+        )

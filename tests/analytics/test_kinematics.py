@@ -10,6 +10,7 @@ import pytest
 
 from arenaflow.analytics.kinematics import (
     Kinematics,
+    KinematicsBank,
     KinematicsTracker,
     acceleration_mps2,
     distance_m,
@@ -350,3 +351,100 @@ def test_tracker_survives_pickling() -> None:
         sa, sb = a.update(f, f / FPS, ids, xy[f]), b.update(f, f / FPS, ids, xy[f])
         assert sa is not None and sb is not None
         np.testing.assert_array_equal(sa.distance_m, sb.distance_m)
+
+
+# --- many games in one bank ----------------------------------------------------------------
+
+
+def test_bank_equals_one_tracker_per_game() -> None:
+    """Three games with their own clocks and rates, holes, gaps, a jump, a late frame, a
+    redelivered frame and a restarted clock, interleaved in rounds: each game's numbers are
+    its own tracker's."""
+    games = {
+        "a": (messy(1), 25.0, 0.0),
+        "b": (messy(2, players=7), 10.0, 1e9),
+        "c": (messy(3), 25.0, 7.0),
+    }
+    bank = KinematicsBank()
+    trackers = {g: KinematicsTracker() for g in games}
+    ids = {g: [f"p{i}" for i in range(xy.shape[1])] for g, (xy, _, _) in games.items()}
+    index = {g: bank.game(g) for g in games}
+    rng = np.random.default_rng(0)
+    for f in range(400):
+        t_of = {
+            g: start + (f if f < 250 or g != "c" else f - 250) / fps
+            for g, (_, fps, start) in games.items()
+        }
+        frame_of = {g: f for g in games}
+        if f == 120:
+            frame_of["a"] = 100  # redelivered: ignored by both
+        rows, times, xys, expected = [], [], [], []
+        for g, (xy, _, _) in games.items():
+            present = np.isfinite(xy[f]).all(axis=1) & (rng.random(xy.shape[1]) > 0.02)
+            who = [i for i, ok in zip(ids[g], present, strict=True) if ok]
+            want = trackers[g].update(frame_of[g], t_of[g], who, xy[f][present])
+            t = bank.accept(index[g], frame_of[g], t_of[g])
+            assert (t is None) == (want is None)
+            if t is None or want is None:
+                continue
+            rows.append(bank.rows(index[g], who))
+            times += [t] * len(who)
+            xys.append(xy[f][present])
+            expected.append(want)
+        got = bank.step(np.concatenate(rows), np.array(times), np.concatenate(xys))
+        want_all = {
+            name: np.concatenate([getattr(w, name) for w in expected])
+            for name in ("speed_mps", "velocity_mps", "accel_mps2", "step_m", "distance_m")
+        }
+        for name, values in want_all.items():
+            np.testing.assert_allclose(
+                getattr(got, name), values, atol=1e-9, err_msg=f"{name} @ {f}"
+            )
+
+
+def test_bank_validation() -> None:
+    bank = KinematicsBank()
+    g = bank.game("g")
+    with pytest.raises(ValueError, match="twice"):
+        bank.rows(g, ["a", "a"])
+    assert bank.game("g") == g and bank.rows(g, ["b", "c"]).tolist() == [0, 1]
+    with pytest.raises(ValueError):
+        KinematicsBank(window_frames=1)
+    assert KinematicsBank().delay_ms() == pytest.approx(120.0)
+
+
+def test_bank_steady_rounds_equal_the_trackers() -> None:
+    """Clean feeds take the shared-weights path of the bank; a late arrival, a dropout and a
+    jump in between take the masked one. Both give the trackers' numbers."""
+    rng = np.random.default_rng(8)
+    games = {g: np.cumsum(rng.normal(scale=0.2, size=(300, 5, 2)), axis=0) for g in "abc"}
+    games["b"][120, 2] = np.nan  # one dropout
+    games["c"][:40, 4] = np.nan  # arrives late
+    games["c"][200:, 0] += 30.0  # a jump, capped
+    rates = {"a": 25.0, "b": 10.0, "c": 25.0}
+    bank, trackers = KinematicsBank(), {g: KinematicsTracker() for g in games}
+    index = {g: bank.game(g) for g in games}
+    masked = 0
+    original = bank._masked
+
+    def counting(*args):  # type: ignore[no-untyped-def]
+        nonlocal masked
+        masked += 1
+        return original(*args)
+
+    bank._masked = counting  # type: ignore[method-assign]
+    for f in range(300):
+        rows, times, xys, want = [], [], [], []
+        for g, xy in games.items():
+            ok = np.isfinite(xy[f]).all(axis=1)
+            ids = [f"p{i}" for i in np.flatnonzero(ok)]
+            want.append(trackers[g].update(f, f / rates[g], ids, xy[f][ok]))
+            t = bank.accept(index[g], f, f / rates[g])
+            rows.append(bank.rows(index[g], ids))
+            times += [t] * len(ids)
+            xys.append(xy[f][ok])
+        got = bank.step(np.concatenate(rows), np.array(times), np.concatenate(xys))
+        for name in ("speed_mps", "accel_mps2", "step_m", "distance_m"):
+            expected = np.concatenate([getattr(w, name) for w in want])
+            np.testing.assert_allclose(getattr(got, name), expected, atol=1e-9, err_msg=name)
+    assert 10 <= masked <= 60  # the warm-ups and faults only: most rounds are steady

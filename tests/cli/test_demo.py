@@ -50,7 +50,7 @@ def test_demo_runs_the_pipeline_on_simulated_football() -> None:
     assert re.search(r"xG home \d\.\d\d · away \d\.\d\d", out)
     assert "shots " in out and "alerts " in out
     assert any(d > 0 for d in distances(out)), out
-    for name in ("normalise", "kinematics", "efforts", "biometrics", "shots", "aggregate"):
+    for name in ("tracking", "biometrics", "shots", "aggregate"):
         assert re.search(rf"│ {name} +[\d,]+ ", out)
     totals = re.search(r"pipeline: ([\d,]+) frames, ([\d,]+) metric updates", out)
     assert totals and int(totals[1].replace(",", "")) >= 100  # 2 games x 25 Hz x ~3 s

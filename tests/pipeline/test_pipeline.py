@@ -6,11 +6,12 @@ from __future__ import annotations
 import math
 from collections import Counter
 
+import msgspec
 import pytest
 
-from arenaflow import App, DeadLetter, Settings, stream
+from arenaflow import App, DeadLetter, Settings
 from arenaflow.pipeline import PipelineConfig, build_pipeline
-from arenaflow.pipeline.normalise import DLQ_TOPIC, CleanFrame
+from arenaflow.pipeline.normalise import DLQ_TOPIC
 from arenaflow.pipeline.rules import Rule
 from arenaflow.sports import topics
 from arenaflow.sports.schemas import Alert, MetricUpdate, TrackedObject, TrackingFrame
@@ -61,7 +62,7 @@ async def test_simulated_games_produce_plausible_live_metrics() -> None:
         )
     alerts = [a for a in _read(app, topics.ALERTS) if isinstance(a, Alert)]
     assert alerts and all(a.rule == "fast" and a.value >= 6.0 for a in alerts)
-    for m in ("normalise", "kinematics", "efforts", "biometrics", "alerts"):
+    for m in ("tracking", "biometrics", "alerts"):
         assert app.metrics(m).errors == 0, m
 
 
@@ -84,7 +85,7 @@ async def test_bad_input_is_dead_lettered_and_the_game_goes_on() -> None:
     app, live = build_pipeline(_app())
     await _run(app, sim, 20.0)
 
-    decode = [d for d in _read(app, "normalise.dlq") if isinstance(d, DeadLetter)]
+    decode = [d for d in _read(app, DLQ_TOPIC) if isinstance(d, DeadLetter)]
     by_reason = Counter(d.reason for d in decode)
     assert by_reason["decode"] == sim.counts["undecodable"] > 0
     assert by_reason["invalid"] == sim.counts["nan"] + sim.counts["off_field"] > 0
@@ -93,11 +94,11 @@ async def test_bad_input_is_dead_lettered_and_the_game_goes_on() -> None:
     # Every player kept being tracked: the good objects of a bad frame went on.
     assert len(live.games["g0"].players) == 22
     assert min(p.distance_m for p in live.games["g0"].players.values()) > 10.0
-    assert app.metrics("normalise").decode_errors == by_reason["decode"]
+    assert app.metrics("tracking").decode_errors == by_reason["decode"]
 
 
 async def test_a_physically_impossible_object_is_removed_with_its_reason() -> None:
-    app, _ = build_pipeline(_app())
+    app, live = build_pipeline(_app())
     good = [TrackedObject(id=f"p{i}", team="home", x=float(i), y=0.0) for i in range(3)]
     frame = TrackingFrame(
         game_id="g9",
@@ -105,18 +106,17 @@ async def test_a_physically_impossible_object_is_removed_with_its_reason() -> No
         timestamp=100.0,
         objects=[*good, TrackedObject(id="p9", team="away", x=math.nan, y=0.0)],
     )
-    clean: list[CleanFrame] = []
-
-    @app.function(stream("tracking.clean", key="game_id"))
-    async def spy(events, ctx):
-        clean.extend(e.value for e in events)
+    later = msgspec.structs.replace(frame, frame=2, timestamp=100.2)
 
     async with app:
         await app.publish(topics.TRACKING, frame, key="g9")
+        await app.publish(topics.TRACKING, later, key="g9")
         await app.drain(timeout=10)
-    [letter] = [d for d in _read(app, DLQ_TOPIC) if isinstance(d, DeadLetter)]
-    assert letter.reason == "invalid" and letter.error == "non-finite position"
-    assert clean[0].ids == ["p0", "p1", "p2"]
+    letters = [d for d in _read(app, DLQ_TOPIC) if isinstance(d, DeadLetter)]
+    assert [(d.reason, d.error) for d in letters] == [("invalid", "non-finite position")] * 2
+    assert sorted(live.games["g9"].players) == ["p0", "p1", "p2"]  # p9 never got in
+    speeds = [u for u in _read(app, topics.METRICS) if isinstance(u, MetricUpdate)]
+    assert {u.subject_id for u in speeds if u.metric == "speed"} == {"p0", "p1", "p2"}
 
 
 @pytest.mark.parametrize("sport", ["basketball"])

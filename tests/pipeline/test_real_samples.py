@@ -41,17 +41,16 @@ def positions(frames: list[TrackingFrame], player: str) -> tuple[np.ndarray, np.
 
 @pytest.mark.parametrize("provider", sorted(SAMPLES))
 async def test_live_distance_matches_the_offline_reference(provider: str) -> None:
-    """The pipeline's kinematics (fed through normalise, as live frames are) against the
+    """The pipeline's kinematics (fed through validation, as live frames are) against the
     offline reference up to the filter's documented 3-frame delay."""
     replay = load(DATA / SAMPLES[provider], provider=provider)
     frames = [v for topic, _, v in replay if topic == "tracking"]
-    app, _ = build_pipeline(
+    app, live = build_pipeline(
         App(settings=Settings(partitions=1)), PipelineConfig(field=replay.field)
     )
     async with app:
         await pump(app, iter(replay), speed=None)
         await app.drain(timeout=60)
-    tracker = app.state_backend.get("kinematics", replay.game_id)
     players = sorted({o.id for f in frames for o in f.objects if o.team != BALL})
     compared = 0
     for player in players:
@@ -59,7 +58,7 @@ async def test_live_distance_matches_the_offline_reference(provider: str) -> Non
         aligned, _ = reference_m(t, xy)
         if np.isfinite(xy).all(axis=1).sum() < MIN_FRAMES or aligned < MIN_DISTANCE_M:
             continue
-        error = tracker.distance_of(player) / aligned - 1.0
+        error = live.distance_m(replay.game_id, player) / aligned - 1.0
         assert abs(error) <= TOLERANCE, (provider, player, error)
         compared += 1
     assert compared >= 3, f"{provider}: only {compared} players long enough to compare"

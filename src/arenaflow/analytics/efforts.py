@@ -19,10 +19,10 @@ the first sample beyond the threshold and ends at the first sample back below it
 duration is ``end_s - start_s``; a gap longer than ``max_gap_s`` in the samples (or a NaN
 value) ends it at the last sample seen. Distance is speed times time over the effort.
 
-Two forms: :func:`efforts` over one player's arrays, and :class:`EffortTracker`, the per-game
-streaming form (vectorised over the players of a frame), which also keeps time and distance
-per speed band per player. Fed the same samples, the tracker (with :meth:`EffortTracker.flush`
-at the end) reports the same efforts.
+Two forms: :func:`efforts` over one player's arrays, and :class:`EffortTracker`, the streaming
+form (vectorised over the players of a frame, or of many games' frames at once), which also
+keeps time and distance per speed band per player. Fed the same samples, the tracker (with
+:meth:`EffortTracker.flush` at the end) reports the same efforts.
 
 Example:
     >>> import numpy as np
@@ -157,7 +157,12 @@ def efforts(
 
 
 class EffortTracker:
-    """Streaming efforts and speed-band totals of one game, every player of a frame at once.
+    """Streaming efforts and speed-band totals, every player of a frame at once.
+
+    Two ways in: :meth:`update` takes one game's frames by player id (and keeps that game's
+    clock: jitter ignored, a restarted clock ends every effort); :meth:`update_rows` takes
+    rows from :meth:`add_rows`, each with its own time, so one tracker can serve the players
+    of many games in one vectorised step (the caller keeps each game's clock).
 
     Args:
         rules: Thresholds, durations, the longest gap bridged and the band edges.
@@ -183,13 +188,11 @@ class EffortTracker:
         self._n_bands = len(rules.band_edges_mps) + 1
         # NaN speeds fall past the last edge, into a bucket that is never reported.
         self._edges = np.array([*rules.band_edges_mps, np.inf])
-        self._ids: list[str] = []
-        self._rows: dict[str, int] = {}
+        self._labels: list[str] = []  # per row: the player id put on its efforts
+        self._rows: dict[str, int] = {}  # rows of the ids given to update()
         self._last_t_global = -np.inf
-        self._prev_rows: IntArray | None = None
         self._cached_key: tuple[str, ...] | None = None
-        empty = np.zeros(0, dtype=np.intp)
-        self._cached: tuple[IntArray | slice, IntArray, IntArray] = (empty, empty, empty)
+        self._cached_rows = np.zeros(0, dtype=np.intp)
         self._last_t = np.zeros(0)
         self._last_speed = np.zeros(0)
         self._last_band = np.zeros(0, dtype=np.intp)
@@ -215,10 +218,20 @@ class EffortTracker:
         return np.zeros(n) if row is None else self._band_dist[row, :n].copy()
 
     def distances_in_bands_m(self, ids: Sequence[str]) -> FloatArray:
-        """``(n, bands)`` metres per speed band of the players ``ids`` of the last frame given
-        to :meth:`update` (one vectorised read for a whole frame)."""
-        index, _, _ = self._rows_for(ids)
-        return self._band_dist[index, : self._n_bands].copy()
+        """``(n, bands)`` metres per speed band of the players ``ids`` (one vectorised read)."""
+        return self.row_distances_in_bands_m(self._rows_for(ids))
+
+    def row_distances_in_bands_m(self, rows: IntArray) -> FloatArray:
+        """``(n, bands)`` metres per speed band of ``rows``."""
+        return self._band_dist[rows, : self._n_bands]
+
+    def add_rows(self, labels: Sequence[str]) -> IntArray:
+        """New rows for :meth:`update_rows`, one per label (the player id of its efforts)."""
+        first = len(self._labels)
+        self._labels.extend(labels)
+        if len(self._labels) > self._last_t.shape[0]:
+            self._reserve(2 * len(self._labels))
+        return np.arange(first, len(self._labels), dtype=np.intp)
 
     def update(
         self,
@@ -243,35 +256,42 @@ class EffortTracker:
             # The clock restarted (a new period): end everything, as after a long gap.
             done += self.flush()
             self._last_t[:] = np.nan
-            self._prev_rows = None
-        frame_gap = t - self._last_t_global
         self._last_t_global = t
-        index, rows, flat = self._rows_for(ids)
+        rows = self._rows_for(ids)
+        times = np.full(rows.shape[0], t)
+        done += [e for _, e in self.update_rows(times, rows, speed_mps, accel_mps2, step_m)]
+        return done
+
+    def update_rows(
+        self,
+        t_s: FloatArray,
+        rows: IntArray,
+        speed_mps: FloatArray,
+        accel_mps2: FloatArray,
+        step_m: FloatArray | None = None,
+    ) -> list[tuple[int, Effort]]:
+        """Take samples of distinct ``rows`` at times ``t_s`` ``(n,)``, each after its row's
+        previous sample; return the efforts they complete with their rows."""
+        t = np.asarray(t_s, dtype=np.float64)
         speed = np.asarray(speed_mps, dtype=np.float64)
         accel = np.asarray(accel_mps2, dtype=np.float64)
+        done: list[tuple[int, Effort]] = []
         # The interval since each player's previous sample belongs to that sample's band and
         # to its efforts in progress, when it is short enough.
-        joined: NDArray[np.bool_] | None = None
-        if rows is self._prev_rows and frame_gap <= self._gap_limit:
-            dt: float | FloatArray = frame_gap  # everyone was in the previous frame
-            cells = flat + self._last_band[index]
-        else:
-            gaps = t - self._last_t[index]
-            joined = gaps <= self._gap_limit  # False for players never seen (NaN)
-            dt = np.where(joined, gaps, 0.0)
-            cells = flat + np.where(joined, self._last_band[index], self._n_bands)
-        self._prev_rows = rows
-        held = self._last_speed[index] * dt
+        gaps = t - self._last_t[rows]
+        joined = gaps <= self._gap_limit  # False for players never seen (NaN)
+        dt = np.where(joined, gaps, 0.0)
+        cells = rows * (self._n_bands + 1) + np.where(joined, self._last_band[rows], self._n_bands)
+        held = self._last_speed[rows] * dt
         self._band_time.reshape(-1)[cells] += dt
         if step_m is None:
             self._band_dist.reshape(-1)[cells] += held
         else:
-            steps = np.asarray(step_m, dtype=np.float64)
-            self._band_dist.reshape(-1)[cells] += steps if joined is None else steps * joined
-        odometer = self._odometer[index] + held
-        self._odometer[index] = odometer
-        active = self._active[index]
-        if joined is not None and active.any():
+            self._band_dist.reshape(-1)[cells] += np.asarray(step_m, dtype=np.float64) * joined
+        odometer = self._odometer[rows] + held
+        self._odometer[rows] = odometer
+        active = self._active[rows]
+        if active.any():
             cut = active & ~joined[:, None]  # efforts cut by a gap end at the last sample
             if cut.any():
                 done += self._close(rows, cut, self._last_t[rows], odometer)
@@ -285,28 +305,39 @@ class EffortTracker:
         if change.any():
             ended = change & active
             if ended.any():
-                done += self._close(rows, ended, np.full(rows.shape, t), odometer)
+                done += self._close(rows, ended, t, odometer)
             started = change & above
             if started.any():
                 r, k = np.nonzero(started)
                 self._active[rows[r], k] = True
-                self._start[rows[r], k] = t
+                self._start[rows[r], k] = t[r]
                 self._start_odometer[rows[r], k] = odometer[r]
                 self._peak[rows[r], k] = values[r, k]
         # Running maxima; only those of efforts in progress are read, and reset when one starts.
-        self._peak[index] = np.fmax(self._peak[index], values)
-        self._last_t[index] = t
-        self._last_speed[index] = np.fmax(speed, 0.0)  # NaN held as 0 m/s
-        self._last_band[index] = np.searchsorted(self._edges, speed, side="right")
+        self._peak[rows] = np.fmax(self._peak[rows], values)
+        self._last_t[rows] = t
+        self._last_speed[rows] = np.fmax(speed, 0.0)  # NaN held as 0 m/s
+        self._last_band[rows] = np.searchsorted(self._edges, speed, side="right")
         return done
 
     def flush(self) -> list[Effort]:
         """End every effort in progress at its player's last sample (end of a period or game)."""
-        rows = np.arange(len(self._ids), dtype=np.intp)
+        rows = np.arange(len(self._labels), dtype=np.intp)
+        return [e for _, e in self.flush_rows(rows)]
+
+    def flush_rows(self, rows: IntArray) -> list[tuple[int, Effort]]:
+        """End the efforts in progress of ``rows`` at their last samples."""
         active = self._active[rows]
         if not active.any():
             return []
         return self._close(rows, active, self._last_t[rows], self._odometer[rows])
+
+    def restart_rows(self, rows: IntArray) -> list[tuple[int, Effort]]:
+        """End the efforts of ``rows`` at their last samples and forget those samples: their
+        clock restarts (a new period), so nothing is counted across."""
+        done = self.flush_rows(rows)
+        self._last_t[rows] = np.nan
+        return done
 
     def _close(
         self,
@@ -314,7 +345,7 @@ class EffortTracker:
         which: NDArray[np.bool_],
         end_s: FloatArray,
         odometer: FloatArray,
-    ) -> list[Effort]:
+    ) -> list[tuple[int, Effort]]:
         r, k = np.nonzero(which)
         row = rows[r]
         self._active[row, k] = False
@@ -327,39 +358,31 @@ class EffortTracker:
         for i in np.flatnonzero(keep):
             kind = EFFORT_KINDS[k[i]]
             sign = -1.0 if kind == "deceleration" else 1.0
-            out.append(
-                Effort(
-                    self._ids[row[i]],
-                    kind,
-                    float(start[i]),
-                    float(end[i]),
-                    sign * float(peak[i]),
-                    float(dist[i]),
-                )
+            at = int(row[i])
+            effort = Effort(
+                self._labels[at],
+                kind,
+                float(start[i]),
+                float(end[i]),
+                sign * float(peak[i]),
+                float(dist[i]),
             )
+            out.append((at, effort))
         return out
 
-    def _rows_for(self, ids: Sequence[str]) -> tuple[IntArray | slice, IntArray, IntArray]:
-        """Rows of ``ids`` (as a slice when consecutive), and their offsets in the flattened
-        band tables."""
+    def _rows_for(self, ids: Sequence[str]) -> IntArray:
+        """Rows of ``ids`` (new ids get new rows)."""
         key = ids if isinstance(ids, tuple) else tuple(ids)
         if key == self._cached_key:
-            return self._cached
+            return self._cached_rows
         if len(set(key)) != len(key):
             raise ValueError("a frame lists a player id twice")
-        for player_id in key:
-            if player_id not in self._rows:
-                self._rows[player_id] = len(self._ids)
-                self._ids.append(player_id)
-        if len(self._ids) > self._last_t.shape[0]:
-            self._reserve(2 * len(self._ids))
+        new = [player_id for player_id in key if player_id not in self._rows]
+        for player_id, row in zip(new, self.add_rows(new).tolist(), strict=True):
+            self._rows[player_id] = row
         rows = np.fromiter((self._rows[i] for i in key), dtype=np.intp, count=len(key))
-        index: IntArray | slice = rows
-        if rows.size and rows[-1] - rows[0] == rows.size - 1 and (np.diff(rows) == 1).all():
-            index = slice(int(rows[0]), int(rows[0]) + rows.size)
-        self._cached_key = key
-        self._cached = (index, rows, rows * (self._n_bands + 1))
-        return self._cached
+        self._cached_key, self._cached_rows = key, rows
+        return rows
 
     def _reserve(self, capacity: int) -> None:
         extra = capacity - self._last_t.shape[0]

@@ -24,6 +24,8 @@ Example:
 
 from __future__ import annotations
 
+import bisect
+import math
 from dataclasses import dataclass
 
 import numpy as np
@@ -37,6 +39,7 @@ EDWARDS_ZONE_EDGES = (0.5, 0.6, 0.7, 0.8, 0.9)
 #: TRIMP weight of zones 0-5.
 EDWARDS_WEIGHTS = np.array([0.0, 1.0, 2.0, 3.0, 4.0, 5.0])
 _N_ZONES = len(EDWARDS_ZONE_EDGES) + 1
+_WEIGHTS = EDWARDS_WEIGHTS.tolist()
 
 
 def hr_max_tanaka(age_years: float) -> float:
@@ -131,17 +134,19 @@ class HeartRateTracker:
         self.max_gap_s = float(max_gap_s)
         self._last_t = -np.inf
         self._last_zone = -1
-        self._time = np.zeros(_N_ZONES)
+        # Plain floats: a reading is a handful of scalar operations, cheaper without numpy.
+        self._time = [0.0] * _N_ZONES
+        self._trimp_s = 0.0  # seconds in each zone times its weight, summed
 
     @property
     def time_in_zones_s(self) -> FloatArray:
         """Seconds in zones 0-5 so far."""
-        return self._time.copy()
+        return np.array(self._time)
 
     @property
     def trimp(self) -> float:
         """Edwards TRIMP so far."""
-        return float(self._time @ EDWARDS_WEIGHTS / 60.0)
+        return self._trimp_s / 60.0
 
     def update(self, t_s: float, hr_bpm: float | None) -> HeartRateStep | None:
         """Take a reading; ``None`` (and no change) when it is not newer than the last one.
@@ -155,9 +160,13 @@ class HeartRateTracker:
                 return None  # jitter, or the same instant again
             self._last_zone = -1  # the clock restarted: nothing held across
         dt = t - self._last_t
-        if self._last_zone >= 0 and dt <= self.max_gap_s + 1e-9:
-            self._time[self._last_zone] += dt
-        hr = np.nan if hr_bpm is None else float(hr_bpm)
-        zone = int(hr_zone(hr, self.hr_max_bpm)) if hr == hr else -1
+        last = self._last_zone
+        if last >= 0 and dt <= self.max_gap_s + 1e-9:
+            self._time[last] += dt
+            self._trimp_s += dt * _WEIGHTS[last]
+        hr = math.nan if hr_bpm is None else float(hr_bpm)
+        fraction = hr / self.hr_max_bpm
+        # The same zones as hr_zone(), without an array per reading.
+        zone = bisect.bisect_right(EDWARDS_ZONE_EDGES, fraction) if hr == hr else -1
         self._last_t, self._last_zone = t, zone
-        return HeartRateStep(t, hr, hr / self.hr_max_bpm, zone, self.trimp)
+        return HeartRateStep(t, hr, fraction, zone, self._trimp_s / 60.0)

@@ -11,9 +11,10 @@ player were absent from that frame. Any time range can be asked for: an interval
 that straddles its start or end counts for the part inside.
 
 Two forms: :func:`occupancy_s` over one player's arrays, and :class:`HeatmapTracker`, the
-per-game streaming form (vectorised over the players of a frame), which keeps each player's
-visits as (cell, from, to) runs, so that any range can be answered exactly long after: 32
-bytes per change of cell, about 10 changes a second for 22 players on 5 m cells.
+streaming form (vectorised over the players of a frame, or of many games' frames by rows),
+which keeps each player's visits as (cell, from, to) runs, so that any range can be answered
+exactly long after: 32 bytes per change of cell, about 10 changes a second for 22 players on
+5 m cells.
 
 Example:
     >>> import numpy as np
@@ -142,7 +143,8 @@ class HeatmapTracker:
         self.max_gap_s = float(max_gap_s)
         self._grid = _Grid(field, bins)
         self._gap_limit = self.max_gap_s + _GAP_EPS_S
-        self._rows: dict[str, int] = {}
+        self._rows: dict[str, int] = {}  # rows of the ids given to update()
+        self._n_rows = 0
         self._cached_key: tuple[str, ...] | None = None
         self._cached_rows: IntArray = np.zeros(0, dtype=np.intp)
         self._last_t_global = -np.inf
@@ -160,7 +162,7 @@ class HeatmapTracker:
         self._reserve_log(1024)
 
     @property
-    def players(self) -> list[str]:
+    def players(self) -> list[str]:  # of update(); rows from add_rows() have no ids here
         """Every player seen so far."""
         return list(self._rows)
 
@@ -174,12 +176,27 @@ class HeatmapTracker:
         if not t > self._last_t_global:
             if t >= self._last_t_global - self._gap_limit:
                 return  # jitter, or the same instant again
-            self._restart()
+            self.restart_rows(np.arange(len(self._rows), dtype=np.intp))
         self._last_t_global = t
         rows = self._rows_for(ids)
+        self.update_rows(np.full(rows.shape[0], t), rows, xy_m)
+
+    def add_rows(self, count: int) -> IntArray:
+        """``count`` new rows for :meth:`update_rows` (players of other games, say)."""
+        first = self._n_rows
+        self._n_rows += count
+        if self._n_rows > self._cell.shape[0]:
+            self._reserve_players(2 * self._n_rows)
+        return np.arange(first, self._n_rows, dtype=np.intp)
+
+    def update_rows(self, t_s: FloatArray, rows: IntArray, xy_m: FloatArray) -> None:
+        """Positions ``xy_m`` ``(n, 2)`` of distinct ``rows`` at times ``t_s`` ``(n,)``, each
+        after its row's previous sample (the caller keeps each game's clock)."""
+        t = np.asarray(t_s, dtype=np.float64)
         cell = self._grid.cells(xy_m)
         if (cell < 0).any():  # missing detections: as if absent
-            rows, cell = rows[cell >= 0], cell[cell >= 0]
+            keep = cell >= 0
+            rows, cell, t = rows[keep], cell[keep], t[keep]
         cur = self._cell[rows]
         seen = self._seen[rows]
         # A run goes on while the player stays in its cell with no long gap. Otherwise it ends:
@@ -190,10 +207,20 @@ class HeatmapTracker:
             ends = moved & (cur >= 0)
             if ends.any():
                 r = rows[ends]
-                self._append(r, cur[ends], self._since[r], np.where(stale[ends], seen[ends], t))
-            self._since[rows[moved]] = t
+                self._append(
+                    r, cur[ends], self._since[r], np.where(stale[ends], seen[ends], t[ends])
+                )
+            self._since[rows[moved]] = t[moved]
             self._cell[rows] = cell
         self._seen[rows] = t
+
+    def restart_rows(self, rows: IntArray) -> None:
+        """End the runs in progress of ``rows`` at their last samples: their clock restarts."""
+        open_ = rows[self._cell[rows] >= 0]
+        if open_.size:
+            self._append(open_, self._cell[open_], self._since[open_], self._seen[open_])
+        self._cell[rows] = -1
+        self._seen[rows] = -np.inf
 
     def occupancy_s(
         self, player_id: str, t_start_s: float | None = None, t_end_s: float | None = None
@@ -202,6 +229,12 @@ class HeatmapTracker:
         row = self._rows.get(player_id)
         if row is None:
             return np.zeros(self.bins)
+        return self.row_occupancy_s(row, t_start_s, t_end_s)
+
+    def row_occupancy_s(
+        self, row: int, t_start_s: float | None = None, t_end_s: float | None = None
+    ) -> FloatArray:
+        """Seconds ``row`` spent in each cell, shape ``bins``, within the time range."""
         n = self._n
         mine = self._log_row[:n] == row
         cell, start, end = (
@@ -214,14 +247,6 @@ class HeatmapTracker:
             start = np.append(start, self._since[row])
             end = np.append(end, self._seen[row])
         return _accumulate(cell, start, end, self.bins, t_start_s, t_end_s)
-
-    def _restart(self) -> None:
-        """End every run in progress at its last sample: the clock starts again."""
-        open_ = np.flatnonzero(self._cell >= 0)
-        if open_.size:
-            self._append(open_, self._cell[open_], self._since[open_], self._seen[open_])
-        self._cell[:] = -1
-        self._seen[:] = -np.inf
 
     def _append(self, rows: IntArray, cell: IntArray, start: FloatArray, end: FloatArray) -> None:
         k = rows.shape[0]
@@ -237,11 +262,9 @@ class HeatmapTracker:
         key = ids if isinstance(ids, tuple) else tuple(ids)
         if key == self._cached_key:
             return self._cached_rows
-        for player_id in key:
-            if player_id not in self._rows:
-                self._rows[player_id] = len(self._rows)
-        if len(self._rows) > self._cell.shape[0]:
-            self._reserve_players(2 * len(self._rows))
+        new = [player_id for player_id in key if player_id not in self._rows]
+        for player_id, row in zip(new, self.add_rows(len(new)).tolist(), strict=True):
+            self._rows[player_id] = row
         rows = np.fromiter((self._rows[i] for i in key), dtype=np.intp, count=len(key))
         self._cached_key, self._cached_rows = key, rows
         return rows

@@ -2,10 +2,10 @@
 
 ::
 
-    tracking ─ normalise ─ kinematics ─ efforts ─┐
-    biometrics ─ biometrics ─────────────────────┼─ metrics ─ alerts ─ alerts
-    game_events ─ shots ─────────────────────────┘      ▲
-                           aggregate (every 1 s) ───────┘
+    tracking ─ tracking (validate, kinematics, efforts, live) ─┐
+    biometrics ─ biometrics ───────────────────────────────────┼─ metrics ─ alerts ─ alerts
+    game_events ─ shots ───────────────────────────────────────┘      ▲
+                                         aggregate (every 1 s) ───────┘
 
 Users add their own functions beside these on the same App (e.g. on ``metrics``).
 
@@ -26,7 +26,7 @@ Example:
 from __future__ import annotations
 
 from arenaflow.app import App
-from arenaflow.pipeline import aggregate, alerts, biometrics, efforts, kinematics, normalise, shots
+from arenaflow.pipeline import aggregate, alerts, biometrics, shots, tracking
 from arenaflow.pipeline.config import PipelineConfig
 from arenaflow.pipeline.live import LiveTable
 
@@ -38,7 +38,7 @@ def build_pipeline(
     app = app or App()
     config = config or PipelineConfig()
     live = LiveTable()
-    for stage in (normalise, kinematics, efforts, biometrics, shots, alerts, aggregate):
+    for stage in (tracking, biometrics, shots, alerts, aggregate):
         stage.register(app, config, live)
     return app, live
 

@@ -40,16 +40,17 @@ def register(app: App, config: PipelineConfig, live: LiveTable) -> None:
         invocation ends), yielding to the event loop between games: with hundreds of games
         this is thousands of updates, and live frames must not wait behind them.
         """
+        headers = {"trace_id": ctx.trace_id}
         for game in list(live.games.values()):
             await asyncio.sleep(0)
+            updates, keys = [], []
             for athlete, p in game.players.items():
                 for attribute, metric, unit, private in SUMMARY:
                     value = float(getattr(p, attribute))
                     key = (game.game_id, athlete, metric)
                     if sent.get(key) == value:
                         continue
-                    await app.publish(
-                        topics.METRICS,
+                    updates.append(
                         MetricUpdate(
                             game_id=game.game_id,
                             subject_id=athlete,
@@ -59,8 +60,9 @@ def register(app: App, config: PipelineConfig, live: LiveTable) -> None:
                             timestamp=p.updated_at or time.time(),
                             team=p.team,
                             private=private,
-                        ),
-                        game.game_id,
-                        {"trace_id": ctx.trace_id},
+                        )
                     )
-                    sent[key] = value  # after the publish: a cut-short run resends the rest
+                    keys.append((key, value))
+            if updates:
+                await app.publish_many(topics.METRICS, updates, game.game_id, headers)
+                sent.update(keys)  # after the publish: a cut-short run resends the rest

@@ -38,6 +38,7 @@ def register(app: App, config: PipelineConfig, live: LiveTable) -> None:
         on_failure=DLQ_TOPIC,
     )
     async def biometrics(events: list[Event], ctx: Context) -> None:
+        out: dict[str, list[MetricUpdate]] = {}  # per game, published together at the end
         for event in events:
             s: BiometricSample = event.value
             hr = s.heart_rate_bpm
@@ -64,18 +65,22 @@ def register(app: App, config: PipelineConfig, live: LiveTable) -> None:
             game_id = s.game_id or event.key or ""
             p = live.game(game_id).player(athlete)
             p.heart_rate_bpm, p.heart_rate_zone, p.trimp = hr, step.zone, step.trimp
-            if s.timestamp - last_sent.get(athlete, -1e300) >= 1.0:
+            updates = out.get(game_id)
+            if updates is None:
+                updates = out[game_id] = []
+            # Straps report at up to ~10 Hz; a second's tolerance of 1 ms keeps a 1 Hz strap
+            # whose timestamps wobble by microseconds from being sent every other second.
+            if s.timestamp - last_sent.get(athlete, -1e300) >= 0.999:
                 last_sent[athlete] = s.timestamp
-                for metric, value, unit in (
-                    ("heart_rate", hr, "bpm"),
-                    ("hr_percent_max", 100.0 * step.fraction_of_max, "%"),
-                ):
-                    ctx.publish(topics.METRICS, _private(s, game_id, metric, value, unit), game_id)
+                updates.append(_private(s, game_id, "heart_rate", hr, "bpm"))
+                percent = 100.0 * step.fraction_of_max
+                updates.append(_private(s, game_id, "hr_percent_max", percent, "%"))
             if last_zone.get(athlete) != step.zone:
                 last_zone[athlete] = step.zone
-                ctx.publish(
-                    topics.METRICS, _private(s, game_id, "heart_rate_zone", step.zone, "1"), game_id
-                )
+                updates.append(_private(s, game_id, "heart_rate_zone", step.zone, "1"))
+        for game_id, updates in out.items():
+            if updates:
+                ctx.publish_many(topics.METRICS, updates, game_id)
 
 
 def _private(

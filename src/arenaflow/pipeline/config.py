@@ -34,4 +34,4 @@ class PipelineConfig:
     rules: tuple[Rule, ...] = tuple(DEFAULT_RULES)
     hr_max_bpm: dict[str, float] = dataclass_field(default_factory=dict)
     default_age: float = 25.0
-    batch_size: int = 100
+    batch_size: int = 500

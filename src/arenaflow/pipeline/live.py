@@ -8,6 +8,7 @@ after a restart, never the source of truth.
 from __future__ import annotations
 
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from arenaflow.sports.schemas import Alert, GameEvent
@@ -73,6 +74,17 @@ class LiveTable:
     def __init__(self) -> None:
         self.games: dict[str, GameLive] = {}
         self.counters = Counters()
+        #: Set by the ``tracking`` function: the distance of a player as of the newest frame
+        #: (the table's own ``distance_m`` is refreshed at the live rate only).
+        self.distance_source: Callable[[str, str], float] | None = None
+
+    def distance_m(self, game_id: str, athlete_id: str) -> float:
+        """Distance covered by a player up to the newest frame processed (0 if unknown)."""
+        if self.distance_source is not None:
+            return self.distance_source(game_id, athlete_id)
+        game = self.games.get(game_id)
+        p = None if game is None else game.players.get(athlete_id)
+        return 0.0 if p is None else p.distance_m
 
     def game(self, game_id: str) -> GameLive:
         g = self.games.get(game_id)

@@ -8,7 +8,7 @@ import time
 from collections.abc import Iterable
 from typing import Any
 
-from arenaflow.context import Context
+from arenaflow.context import Context, PublishMany
 from arenaflow.errors import BackpressureError, FunctionError, FunctionTimeout, InstanceCrashed
 from arenaflow.events import TRACE_HEADER, Event, new_trace_id
 from arenaflow.runtime.function import Function
@@ -118,6 +118,9 @@ class Invoker:
         function may emit many metric updates per batch)."""
         transport = self._transport
         for topic, value, key, headers in outbox:
+            if value.__class__ is PublishMany:
+                await self._publish_many(topic, value, key, headers)
+                continue
             if self._nowait:
                 try:
                     transport.publish_nowait(topic, value, key, headers)
@@ -127,6 +130,18 @@ class Invoker:
                 except BackpressureError:
                     pass
             await transport.publish(topic, value, key, headers)
+
+    async def _publish_many(
+        self, topic: str, values: list[Any], key: str | None, headers: dict[str, str]
+    ) -> None:
+        done = 0
+        if self._nowait:
+            try:
+                done = self._transport.publish_many_nowait(topic, values, key, headers)
+            except NotImplementedError:
+                self._nowait = False
+        for value in values[done:]:  # the rest waits for room, in order
+            await self._transport.publish(topic, value, key, headers)
 
     async def commit(self, inv: Invocation, applied: Iterable[Event]) -> None:
         """Publish the invocation's outputs, then commit its state and the applied events'

@@ -31,6 +31,7 @@ from abc import ABC, abstractmethod
 from collections.abc import Iterable
 from typing import Any
 
+from arenaflow.errors import BackpressureError
 from arenaflow.events import Event
 
 
@@ -78,6 +79,23 @@ class Transport(ABC):
         Backends that cannot append synchronously raise NotImplementedError.
         """
         raise NotImplementedError
+
+    def publish_many_nowait(
+        self, topic: str, values: list[Any], key: str | None, headers: dict[str, str]
+    ) -> int:
+        """Append events with one key and the same headers, in order, as many as there is room
+        for without waiting; return how many. The headers dict is shared by the events.
+
+        Backends that cannot append synchronously raise NotImplementedError.
+        """
+        done = 0
+        for value in values:
+            try:
+                self.publish_nowait(topic, value, key, headers)
+            except BackpressureError:
+                break
+            done += 1
+        return done
 
     @abstractmethod
     async def fetch(

@@ -165,6 +165,29 @@ class MemoryTransport(Transport):
             _wake(part.data_waiters)
         return event
 
+    def publish_many_nowait(
+        self, topic: str, values: list[Any], key: str | None, headers: dict[str, str]
+    ) -> int:
+        parts = self._parts(topic)
+        index = self._partition_of(topic, key, len(parts))
+        part = parts[index]
+        if part.room_waiters:
+            return 0
+        room = self.retention - len(part.events)
+        if room < len(values) and self._make_room(part):
+            room = self.retention - len(part.events)
+        values = values[: max(room, 0)]
+        if values:
+            now = time.time()
+            offset = part.base + len(part.events)
+            part.events.extend(
+                Event(topic, index, offset + i, key, value, headers, now)
+                for i, value in enumerate(values)
+            )
+            if part.data_waiters:
+                _wake(part.data_waiters)
+        return len(values)
+
     async def publish(
         self, topic: str, value: Any, key: str | None = None, headers: dict[str, str] | None = None
     ) -> Event:

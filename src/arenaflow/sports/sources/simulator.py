@@ -45,6 +45,8 @@ from arenaflow.sports.sources.gameplay import MODELS, OWNED, Games, PlayEvent
 from arenaflow.sports.sources.items import Item
 
 TEAMS = ("home", "away")
+#: Spreads the straps' phases evenly over a sample period (the golden-ratio sequence).
+_GOLDEN = 0.6180339887498949
 
 __all__ = ["Faults", "Simulator"]
 
@@ -112,6 +114,7 @@ class Simulator:
         ]
         self.counts: Counter[str] = Counter()
         self._seq = [0] * games
+        self._hr_phase: np.ndarray | None = None
 
     @property
     def field(self) -> Field:
@@ -267,15 +270,26 @@ class Simulator:
     def _samples(
         self, games: Games, step: int, offset: float, noise: np.random.Generator
     ) -> list[Item]:
-        """Heart-rate samples due in [t_step, t_step+1), read from the state at the step."""
-        first = math.ceil(step * self.hr_hz / self.fps - 1e-9)
-        last = math.ceil((step + 1) * self.hr_hz / self.fps - 1e-9)
+        """Heart-rate samples due in [t_step, t_step+1), read from the state at the step.
+
+        Each strap keeps its own phase (athlete sample ``k`` at ``(k + phase) / hr_hz``): real
+        straps are not synchronised, and a feed whose thousands of athletes all report on the
+        same instant is a burst no real venue sends.
+        """
+        shape = games.hr.shape
+        if self._hr_phase is None or self._hr_phase.shape != shape:
+            self._hr_phase = (np.arange(games.hr.size).reshape(shape) * _GOLDEN) % 1.0
+        phase = self._hr_phase
+        first = np.ceil(step * self.hr_hz / self.fps - phase - 1e-9)
+        last = np.ceil((step + 1) * self.hr_hz / self.fps - phase - 1e-9)
         out: list[Item] = []
-        for k in range(first, last):
-            ts = self.start_time + offset + k / self.hr_hz
-            measured = games.hr + noise.normal(0.0, 0.6, games.hr.shape)  # strap noise
+        for j in range(int((last - first).max(initial=0))):
+            due = first + j < last
+            measured = games.hr + noise.normal(0.0, 0.6, shape)  # strap noise
             hr = np.round(np.clip(measured, games.hr_rest, games.hr_max), 1)
+            ts = self.start_time + offset + (first + j + phase) / self.hr_hz
             bpm, rr = hr.tolist(), np.round(60000.0 / hr, 1).tolist()
+            stamps, mask = ts.tolist(), due.tolist()
             for g, gid in enumerate(self.game_ids):
                 out += [
                     (
@@ -283,13 +297,17 @@ class Simulator:
                         gid,
                         BiometricSample(
                             athlete_id=athlete,
-                            timestamp=ts,
+                            timestamp=stamp,
                             heart_rate_bpm=b,
                             game_id=gid,
                             rr_interval_ms=r,
                         ),
                     )
-                    for athlete, b, r in zip(self.athletes[g], bpm[g], rr[g], strict=True)
+                    for athlete, b, r, stamp, ok in zip(
+                        self.athletes[g], bpm[g], rr[g], stamps[g], mask[g], strict=True
+                    )
+                    if ok
                 ]
-            self.counts["samples"] += hr.size
+            self.counts["samples"] += int(due.sum())
+        out.sort(key=lambda item: item[2].timestamp)  # capture-time order within the step
         return out
