@@ -43,6 +43,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from arenaflow.analytics.bands import SPEED_BAND_EDGES_MPS
+from arenaflow.analytics.rows import as_slice
 
 FloatArray = NDArray[np.float64]
 IntArray = NDArray[np.intp]
@@ -276,21 +277,22 @@ class EffortTracker:
         speed = np.asarray(speed_mps, dtype=np.float64)
         accel = np.asarray(accel_mps2, dtype=np.float64)
         done: list[tuple[int, Effort]] = []
+        at = as_slice(rows)  # consecutive rows (the usual round) read as views
         # The interval since each player's previous sample belongs to that sample's band and
         # to its efforts in progress, when it is short enough.
-        gaps = t - self._last_t[rows]
+        gaps = t - self._last_t[at]
         joined = gaps <= self._gap_limit  # False for players never seen (NaN)
         dt = np.where(joined, gaps, 0.0)
-        cells = rows * (self._n_bands + 1) + np.where(joined, self._last_band[rows], self._n_bands)
-        held = self._last_speed[rows] * dt
+        cells = rows * (self._n_bands + 1) + np.where(joined, self._last_band[at], self._n_bands)
+        held = self._last_speed[at] * dt
         self._band_time.reshape(-1)[cells] += dt
         if step_m is None:
             self._band_dist.reshape(-1)[cells] += held
         else:
             self._band_dist.reshape(-1)[cells] += np.asarray(step_m, dtype=np.float64) * joined
-        odometer = self._odometer[rows] + held
-        self._odometer[rows] = odometer
-        active = self._active[rows]
+        odometer = self._odometer[at] + held
+        self._odometer[at] = odometer
+        active = self._active[at]
         if active.any():
             cut = active & ~joined[:, None]  # efforts cut by a gap end at the last sample
             if cut.any():
@@ -314,10 +316,10 @@ class EffortTracker:
                 self._start_odometer[rows[r], k] = odometer[r]
                 self._peak[rows[r], k] = values[r, k]
         # Running maxima; only those of efforts in progress are read, and reset when one starts.
-        self._peak[rows] = np.fmax(self._peak[rows], values)
-        self._last_t[rows] = t
-        self._last_speed[rows] = np.fmax(speed, 0.0)  # NaN held as 0 m/s
-        self._last_band[rows] = np.searchsorted(self._edges, speed, side="right")
+        self._peak[at] = np.fmax(self._peak[at], values)
+        self._last_t[at] = t
+        self._last_speed[at] = np.fmax(speed, 0.0)  # NaN held as 0 m/s
+        self._last_band[at] = np.searchsorted(self._edges, speed, side="right")
         return done
 
     def flush(self) -> list[Effort]:

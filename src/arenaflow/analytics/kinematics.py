@@ -61,6 +61,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from arenaflow.analytics.filters import check_window, delay_ms, trailing_fit
+from arenaflow.analytics.rows import as_slice
 
 FloatArray = NDArray[np.float64]
 IntArray = NDArray[np.intp]
@@ -469,7 +470,7 @@ class KinematicsTracker:
         if rows is not self._subset_of or pattern != self._subset_pattern:
             sub = rows[valid]
             self._subset_of, self._subset_pattern = rows, pattern
-            self._subset = (_as_slice(sub), sub)
+            self._subset = (as_slice(sub), sub)
         return self._subset
 
     def _settle(self) -> None:
@@ -497,7 +498,7 @@ class KinematicsTracker:
         if len(table) > self._last_t.shape[0]:
             self._reserve(2 * len(table))
         rows = np.fromiter((table[i] for i in key), dtype=np.intp, count=len(key))
-        index = _as_slice(rows)
+        index = as_slice(rows)
         self._cached_key, self._cached_rows, self._cached_index = key, rows, index
         return index, rows
 
@@ -652,7 +653,7 @@ class KinematicsBank:
         # Windows are stored (slot, row): sums over a window are then W vector additions
         # across the rows, not one short reduction per row. Consecutive rows (every game
         # present, the usual round) are read as views instead of gathered copies.
-        at: IntArray | slice = _as_slice(rows)
+        at: IntArray | slice = as_slice(rows)
         u = self._update[self._row_game[at]]
         slot = u % n_win
         cols = np.arange(rows.shape[0])
@@ -756,13 +757,6 @@ class KinematicsBank:
         self._last_t = np.concatenate([self._last_t, np.full(extra, np.nan)])
         self._pos = np.concatenate([self._pos, np.zeros((2, extra))], axis=1)
         self._distance = np.concatenate([self._distance, np.zeros(extra)])
-
-
-def _as_slice(rows: IntArray) -> IntArray | slice:
-    """``rows`` as a slice when they are consecutive (views instead of copies), else as is."""
-    if rows.size and rows[-1] - rows[0] == rows.size - 1 and (np.diff(rows) == 1).all():
-        return slice(int(rows[0]), int(rows[0]) + rows.size)
-    return rows
 
 
 def _cap_scale(raw_speed: FloatArray, cap: float) -> FloatArray:

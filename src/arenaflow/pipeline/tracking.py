@@ -121,7 +121,7 @@ class _Accepted:
     game: _Game
     frame: TrackingFrame
     layout: _Layout
-    objects: IntArray  # indices of its players' positions in the round's array
+    start: int  # where the frame's objects start in the round's array
     t: float  # the bank's time of the frame
 
 
@@ -175,14 +175,15 @@ class _Tracking:
                 share = (zlib.crc32(frame.game_id.encode()) % 8) / 8
                 game.last_emit_t = frame.timestamp - self.period_s * share
             game.last_ts = frame.timestamp
-            accepted.append(_Accepted(game, frame, layout, checked.starts[i] + layout.players, t))
+            accepted.append(_Accepted(game, frame, layout, checked.starts[i], t))
         if accepted:
             self._advance(accepted, checked, ctx)
 
     def _advance(self, accepted: list[_Accepted], checked: CheckedRound, ctx: Context) -> None:
-        counts = [a.objects.size for a in accepted]
+        counts = [a.layout.rows.size for a in accepted]
         rows = np.concatenate([a.layout.rows for a in accepted])
-        xy = checked.xy_m[np.concatenate([a.objects for a in accepted])]
+        objects = np.concatenate([a.layout.players for a in accepted])
+        xy = checked.xy_m[objects + np.repeat([a.start for a in accepted], counts)]
         ts = np.repeat([a.frame.timestamp for a in accepted], counts)
         out = self.bank.step(rows, np.repeat([a.t for a in accepted], counts), xy)
         speed = np.nan_to_num(out.speed_mps)  # NaN: a player without a speed yet
