@@ -196,3 +196,27 @@ async def test_bad_samples_and_shots_are_dead_lettered_with_the_reason() -> None
     ]
     assert live.games["g1"].players["a1"].heart_rate_bpm == 150.0  # the good sample counted
     assert app.metrics("shots").errors == 0 and app.metrics("biometrics").errors == 0
+
+
+async def test_aggregate_ticks_spread_games_over_the_second() -> None:
+    """Each scheduled tick publishes the games of its slot: every game once a second, and
+    never every game at once."""
+    from arenaflow.pipeline.aggregate import SLOTS, slot_of
+    from arenaflow.runtime.scheduler import Tick
+
+    app, live = build_pipeline(_app())
+    games = [f"g{i}" for i in range(40)]
+    for game_id in games:
+        live.game(game_id).player("p1").distance_m = 10.0
+    per_tick = []
+    async with app:
+        seen: set[int] = set()
+        for sequence in range(SLOTS):
+            await app.invoke("aggregate", Tick(scheduled_at=0.0, sequence=sequence))
+            new = [u for u in _read(app, topics.METRICS) if id(u) not in seen]
+            seen |= {id(u) for u in new}
+            per_tick.append({u.game_id for u in new if isinstance(u, MetricUpdate)})
+    assert [sorted(g) for g in per_tick] == [
+        sorted(g for g in games if slot_of(g) == s) for s in range(SLOTS)
+    ]
+    assert max(len(g) for g in per_tick) < len(games) // 2
