@@ -27,11 +27,13 @@ from arenaflow.analytics.xg import (
     statsbomb_to_pitch,
 )
 from arenaflow.analytics.xg_evaluate import (
+    GAME_STATE_COLUMNS,
     REQUIRED_COLUMNS,
     brier_score,
     evaluate_shots_file,
     log_loss,
     roc_auc,
+    running_score_difference,
 )
 from arenaflow.cli import cli
 from arenaflow.sports.fields import FOOTBALL
@@ -58,13 +60,16 @@ def model() -> XGModel:
 
 def test_shipped_parameters_are_small_versioned_json(model: XGModel) -> None:
     path = XGModel.default_path()
-    assert path.suffix == ".json" and path.stat().st_size < 200_000
+    assert path.suffix == ".json" and path.stat().st_size < 50_000
     doc = json.loads(path.read_text(encoding="utf-8"))
-    assert doc["format"] == "arenaflow.xg/1" and doc["version"] == model.version
+    assert doc["format"] == "arenaflow.xg/2" and doc["version"] == model.version
     assert set(doc["models"]) == {"shot", "shot_no_freeze_frame", "location"}
     assert doc["training_data"]["non_penalty_shots"] > 30_000
     pooled = doc["validation"]["shot"]["pooled"]
-    assert pooled["ours"]["auc"] >= 0.79
+    assert pooled["ours"]["auc"] >= 0.80 and pooled["ours"]["brier"] <= 0.0722
+    assert pooled["ours_score_unknown"]["brier"] <= 0.0723
+    assert sum(share for _, share in model.score_distribution) == pytest.approx(1.0)
+    assert [value for value, _ in model.score_distribution] == [-2.0, -1.0, 0.0, 1.0, 2.0]
     assert XGModel.load() is model  # parsed once
 
 
@@ -88,7 +93,6 @@ def test_probabilities_lie_in_the_unit_interval(model: XGModel) -> None:
         first_time=rng.random(n) < 0.3,
         one_on_one=rng.random(n) < 0.1,
         open_goal=rng.random(n) < 0.05,
-        deflected=rng.random(n) < 0.05,
         aerial_won=rng.random(n) < 0.1,
         opponents_in_freeze_frame=opponents,
         players_in_freeze_frame=opponents + rng.integers(0, 10, n),
@@ -99,9 +103,11 @@ def test_probabilities_lie_in_the_unit_interval(model: XGModel) -> None:
 
 
 FRAMES: list[dict[str, Any]] = [
-    {},  # no freeze frame: the model without the counts
+    {},  # no freeze frame: the model without the counts; score unknown
     {"opponents_in_freeze_frame": 8, "players_in_freeze_frame": 14},
-    {"opponents_in_freeze_frame": 4, "players_in_freeze_frame": 7},
+    {"opponents_in_freeze_frame": 4, "players_in_freeze_frame": 7, "score_difference": -2},
+    {"score_difference": 2},
+    {"opponents_in_freeze_frame": 10, "players_in_freeze_frame": 18, "score_difference": 1},
 ]
 
 
@@ -156,6 +162,44 @@ def test_open_goals_one_on_ones_and_penalties(model: XGModel) -> None:
     )
     penalty = model.probability([HALF - 11.0], [0.0], shot_type="Penalty")[0]
     assert penalty == model.penalty_probability and 0.7 < penalty < 0.8
+
+
+def test_game_state(model: XGModel) -> None:
+    x = np.array([41.5, 36.0, 30.0, 47.0])
+    y = np.array([0.0, 8.0, -5.0, 2.0])
+    frame = {"opponents_in_freeze_frame": [8, 6, 9, np.nan], "players_in_freeze_frame": 14}
+    by_state = {d: model.probability(x, y, score_difference=d, **frame) for d in range(-2, 3)}
+    for d in range(-2, 2):  # a leading team's shots go in more often
+        assert np.all(by_state[d] < by_state[d + 1])
+    assert np.array_equal(model.probability(x, y, score_difference=5, **frame), by_state[2])
+    assert np.array_equal(model.probability(x, y, score_difference=-3, **frame), by_state[-2])
+    # unknown: the probability averaged over the training shots' game states
+    marginal = sum(share * by_state[int(d)] for d, share in model.score_distribution)
+    for unknown in (None, np.nan, [None, np.nan, None, None]):
+        assert np.allclose(model.probability(x, y, score_difference=unknown, **frame), marginal)
+    assert by_state[-1][0] < marginal[0] < by_state[1][0]
+    mixed = model.probability(x, y, score_difference=[1, None, -2, np.nan], **frame)
+    assert np.allclose(mixed, [by_state[1][0], marginal[1], by_state[-2][2], marginal[3]])
+    penalty = model.probability([41.5], [0.0], shot_type="Penalty", score_difference=2)
+    assert penalty[0] == model.penalty_probability
+    with pytest.raises(ValueError, match="score_difference: expected numbers"):
+        model.probability(x, y, score_difference="level")
+    with pytest.raises(ValueError, match="expected 4 values, got 2"):
+        model.probability(x, y, score_difference=[0, 1])
+
+
+def test_running_score_difference_counts_earlier_goals_in_time_order() -> None:
+    # rows out of order: the clock decides, penalties count, other matches do not
+    match = ["m", "m", "m", "m", "n", "m", "m"]
+    team = ["A", "B", "A", "B", "A", "A", None]
+    period = [2, 1, 1, 2, 1, 2, 2]
+    minute = [50, 10, 30, 47, 5, 80, 85]
+    second = [0, 5, 0, 0, 0, 0, 0]
+    goal = [True, True, True, False, True, False, True]
+    diff = running_score_difference(match, team, period, minute, second, goal)
+    assert diff[:6].tolist() == [0.0, 0.0, -1.0, 0.0, 0.0, 1.0] and np.isnan(diff[6])
+    with pytest.raises(ValueError, match="different lengths"):
+        running_score_difference(match, team[:3], period, minute, second, goal)
 
 
 def test_categories_accept_provider_spellings_and_name_unknown_ones(model: XGModel) -> None:
@@ -226,6 +270,25 @@ def test_shot_xg_reads_the_event(model: XGModel) -> None:
         players_in_freeze_frame=17,
     )[0]
     assert shot_xg(event) == pytest.approx(expected, abs=1e-15)
+    for score in (-1, 2):
+        trailing = msgspec.structs.replace(
+            event, attributes={**attributes, "score_difference": score}
+        )
+        assert shot_xg(trailing) == pytest.approx(
+            model.probability(
+                [45.0],
+                [-2.0],
+                body_part="Head",
+                play_pattern="From Corner",
+                aerial_won=True,
+                opponents_in_freeze_frame=9,
+                players_in_freeze_frame=17,
+                score_difference=score,
+            )[0],
+            abs=1e-15,
+        )
+    unknown = msgspec.structs.replace(event, attributes={**attributes, "score_difference": None})
+    assert shot_xg(unknown) == shot_xg(event)
     mirrored = GameEvent(
         game_id="g",
         event_id="s2",
@@ -321,7 +384,7 @@ def shots(train_xg: ModuleType) -> Any:
     return train_xg.load_shots(SHOTS)
 
 
-def _runtime_probability(model: XGModel, shots: Any) -> np.ndarray:
+def _runtime_probability(model: XGModel, shots: Any, known_score: bool = True) -> np.ndarray:
     x_m, y_m = statsbomb_to_pitch(shots["x"].to_numpy(float), shots["y"].to_numpy(float))
     flags = {
         f: shots[f].to_numpy(bool)
@@ -330,7 +393,6 @@ def _runtime_probability(model: XGModel, shots: Any) -> np.ndarray:
             "first_time",
             "one_on_one",
             "open_goal",
-            "deflected",
             "aerial_won",
         )
     }
@@ -343,6 +405,7 @@ def _runtime_probability(model: XGModel, shots: Any) -> np.ndarray:
         play_pattern=shots["play_pattern"].astype(str).to_numpy(),
         opponents_in_freeze_frame=shots["opponents_in_freeze_frame"].to_numpy(float),
         players_in_freeze_frame=shots["players_in_freeze_frame"].to_numpy(float),
+        score_difference=shots["score_difference"].to_numpy(float) if known_score else None,
         **flags,
     )
 
@@ -370,6 +433,9 @@ def test_runtime_reproduces_the_training_pipeline(
         rtol=0,
         atol=1e-9,
     )
+    distribution = runtime.score_distribution
+    unknown = train_xg.predict(fitted["shot"], f_test, train_xg.SPECS["shot"], distribution)
+    assert np.allclose(_runtime_probability(runtime, test, known_score=False), unknown, atol=1e-9)
     no_frame = test.assign(has_freeze_frame=False)
     sk = fitted["shot_no_freeze_frame"].predict_proba(train_xg.build_features(no_frame))[:, 1]
     assert np.allclose(
@@ -381,38 +447,50 @@ def test_runtime_reproduces_the_training_pipeline(
     )
 
 
+@pytest.mark.slow
 def test_a_held_out_competition_meets_the_target(train_xg: ModuleType, shots: Any) -> None:
-    """Train on the four leagues, score the unseen Champions League finals."""
+    """Train on the four leagues, C chosen among them alone, score the unseen Champions League
+    finals."""
     features = train_xg.build_features(shots)
     result = train_xg.leave_one_competition_out(
-        shots, features, train_xg.SPECS["shot"], competitions=["champions_league_finals"]
+        shots,
+        features,
+        train_xg.SPECS["shot"],
+        competitions=["champions_league_finals"],
+        c=train_xg.C_GRID,
     )
     held_out = result["per_competition"]["champions_league_finals"]
-    assert held_out["n"] > 500
+    assert held_out["n"] > 500 and held_out["C"] in train_xg.C_GRID
     assert held_out["ours"]["auc"] >= 0.79
-    assert held_out["ours"]["brier"] <= 0.071
+    assert held_out["ours"]["brier"] <= 0.0695
+    assert held_out["ours_score_unknown"]["brier"] <= 0.0695
 
 
 @pytest.mark.slow
 def test_leave_one_competition_out_and_the_shipped_fit(
     train_xg: ModuleType, shots: Any, model: XGModel
 ) -> None:
-    """Every competition held out in turn, then the full fit against the shipped parameters."""
+    """Every competition held out in turn (the shipped C, for speed: the script validates with
+    C chosen by a nested leave-one-competition-out), then the full fit against the shipped
+    parameters."""
     features = train_xg.build_features(shots)
-    result = train_xg.leave_one_competition_out(shots, features, train_xg.SPECS["shot"])
+    spec = train_xg.SPECS["shot"]
+    c = model.params["models"]["shot"]["C"]
+    result = train_xg.leave_one_competition_out(shots, features, spec, c=c)
     assert len(result["per_competition"]) == 5
     pooled = result["pooled"]
     assert pooled["ours"]["auc"] >= 0.80
-    # Brier: 0.0712 against a 0.071 target (StatsBomb's own xG, which sees every player's
-    # position, 0.0699); this guards the number against regressions.
-    assert pooled["ours"]["brier"] <= 0.0715
+    # Brier: 0.0721 against a 0.071 target (StatsBomb's own xG, which sees every player's
+    # position, 0.0699; with the leaky "deflected" flag ours read 0.0710); this guards the
+    # number against regressions.
+    assert pooled["ours"]["brier"] <= 0.0722
+    assert pooled["ours_score_unknown"]["brier"] <= 0.0723
     for name, row in result["per_competition"].items():
-        assert row["ours"]["auc"] >= 0.79, name
-        assert row["ours"]["brier"] <= row["statsbomb"]["brier"] + 0.004, name
+        assert row["ours"]["auc"] >= 0.775, name  # the Premier League is the hardest: 0.781
+        assert row["ours"]["brier"] <= row["statsbomb"]["brier"] + 0.005, name
     goals = shots["is_goal"].to_numpy(bool)
-    spec = train_xg.SPECS["shot"]
     rows = train_xg.training_rows(features, spec)
-    refit = train_xg.fit_model(features[rows], goals[rows], spec)
+    refit = train_xg.fit_model(features[rows], goals[rows], spec, c)
     sample = shots[rows].iloc[::20]
     assert np.allclose(
         _runtime_probability(model, sample),
@@ -432,7 +510,7 @@ def test_cli_evaluate_on_the_real_shots() -> None:
     assert list(report) == ["n", "auc", "brier", "log_loss", "statsbomb"]
     assert list(report["statsbomb"]) == ["auc", "brier", "log_loss"]
     assert report["n"] == 38_049  # 38,482 shots less 406 penalties and 27 shoot-out kicks
-    assert report["auc"] >= 0.79 and report["brier"] <= 0.071  # in sample
+    assert report["auc"] >= 0.80 and report["brier"] <= 0.0717  # in sample
     assert report["statsbomb"]["auc"] == pytest.approx(0.8158, abs=1e-4)
 
 
@@ -484,6 +562,31 @@ def test_cli_evaluate_leaves_out_penalties_and_shootouts(tmp_path: Path) -> None
     assert report == evaluate_shots_file(path)
 
 
+def test_evaluate_reads_the_game_state_when_the_file_has_it(tmp_path: Path) -> None:
+    clock = {"match_id": 1, "team": "A", "period": 1, "second": 0}
+    rows = [
+        _shot(**clock, minute=10, x=112.0, is_goal=True),  # A 1-0
+        _shot(**clock, minute=20, shot_type="Penalty", is_goal=True),  # A 2-0, not scored
+        _shot(**{**clock, "team": "B"}, minute=30, x=100.0),  # B at -2
+        _shot(**clock, minute=40, x=95.0, is_goal=True),  # A at +2
+        _shot(**clock, minute=50, shootout=True, is_goal=True),  # left out, counts for none
+        _shot(**{**clock, "match_id": 2}, minute=60, x=104.0, y=30.0),  # another match: level
+    ]
+    with_state = evaluate_shots_file(_write_shots(tmp_path / "state.parquet", rows))
+    model = XGModel.load()
+    x_m, y_m = statsbomb_to_pitch([112.0, 100.0, 95.0, 104.0], [40.0, 40.0, 40.0, 30.0])
+    frame = {"opponents_in_freeze_frame": 9, "players_in_freeze_frame": 15}
+    goals = [1, 0, 1, 0]
+    expected = model.probability(x_m, y_m, score_difference=[0, -2, 2, 0], **frame)
+    assert with_state["brier"] == pytest.approx(brier_score(goals, expected), abs=1e-6)
+    # without every game-state column the score is unknown
+    partial = [{k: v for k, v in r.items() if k != "second"} for r in rows]
+    without = evaluate_shots_file(_write_shots(tmp_path / "partial.parquet", partial))
+    unknown = model.probability(x_m, y_m, **frame)
+    assert without["brier"] == pytest.approx(brier_score(goals, unknown), abs=1e-6)
+    assert set(GAME_STATE_COLUMNS) - set(partial[0]) == {"second"}
+
+
 def _message(output: str) -> str:
     """The CLI's error text without the box rich draws around it."""
     return " ".join(output.replace("│", " ").split())
@@ -499,7 +602,7 @@ def test_cli_evaluate_errors(tmp_path: Path) -> None:
     assert "missing columns" in message
     for column in ("is_goal", "shot_type", "statsbomb_xg", "opponents_in_freeze_frame"):
         assert column in message
-    assert len(REQUIRED_COLUMNS) == 17
+    assert len(REQUIRED_COLUMNS) == 16  # "deflected" is not read: it leaks the outcome
     text = tmp_path / "shots.parquet"
     text.write_text("not parquet", encoding="utf-8")
     result = runner.invoke(cli, ["xg", "evaluate", str(text)])

@@ -158,6 +158,16 @@ def test_statsbomb_shots_carry_their_attributes(statsbomb_events: list[GameEvent
     assert first.attributes["technique"] == "Diving Header" and first.outcome == "Saved"
 
 
+def test_statsbomb_shots_carry_the_game_state(statsbomb_events: list[GameEvent]) -> None:
+    # 1-0 home, 1-1, 1-2 away, 2-2: each shot sees the goals before it, not its own
+    shots = [e for e in statsbomb_events if e.kind == "shot"]
+    states = [(s.team, s.attributes["score_difference"], s.outcome == "Goal") for s in shots]
+    scorers = [(team, before) for team, before, goal in states if goal]
+    assert scorers == [("home", 0), ("away", -1), ("away", 0), ("home", -1)]
+    assert states[3] == ("home", 1, False) and states[4] == ("away", -1, False)
+    assert all(state == ("home", 0, False) for state in states[-7:])
+
+
 def test_statsbomb_events_in_time_order(statsbomb_events: list[GameEvent]) -> None:
     kinds = Counter(e.kind for e in statsbomb_events)
     assert kinds["pass"] == 1148 and kinds["goal"] == 4 and kinds["substitution"] == 6

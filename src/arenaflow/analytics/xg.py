@@ -7,22 +7,35 @@ cubic B-spline bases (de Boor 1978; Eilers & Marx 1996) of the distance to the g
 the angle the goal mouth subtends (few knots, constant beyond the last, so the probability
 falls further out and wider; only within ~3 m of the goal line, where shots are few, is it not
 strictly monotone); body part, technique, shot type, play pattern, the provider's shot flags
-(under pressure, first time, one on one, open goal, deflected, aerial won), the freeze-frame
-head counts, and a few products of these (headers and free kicks decay differently with
-distance). ``scripts/train_xg.py`` fits it with scikit-learn on StatsBomb Open Data (38,049
-non-penalty shots, 2015/16 top-five leagues less the Bundesliga, Champions League finals) and
-validates it leave-one-competition-out against StatsBomb's own xG: pooled over the held-out
-competitions, AUC 0.811 and Brier score 0.0712 (StatsBomb, whose model sees every player's
-position, 0.816 and 0.0699). This module only evaluates the exported coefficients
-(``xg_model.json``, package data): no pickle, no scikit-learn at run time.
+(under pressure, first time, one on one, open goal, aerial won), the freeze-frame
+head counts, the game state (the shooting team's goal difference before the shot, clipped to
++-2: a leading team's chances go in more often) and a few products of these (headers, free
+kicks and first-time shots decay differently with distance and angle). ``scripts/train_xg.py``
+fits it with scikit-learn on StatsBomb Open Data (38,049 non-penalty shots, 2015/16 top-five
+leagues less the Bundesliga, Champions League finals) and validates it leave-one-competition-out
+against StatsBomb's own xG, the regularisation chosen by an inner leave-one-competition-out
+(nested): pooled over the held-out competitions, AUC 0.801, Brier score 0.0721 and log loss
+0.2548 (StatsBomb, whose model sees every player's position, 0.816, 0.0699 and 0.2481); with
+the score unknown, AUC 0.801 and Brier score 0.0722. StatsBomb's ``deflected`` flag is not a
+feature: it is recorded only on shots that ended on target, so it leaks the outcome (with it
+the same validation reads 0.0710, a number no live model could give). This module only
+evaluates the exported coefficients (``xg_model.json``, package data): no pickle, no
+scikit-learn at run time.
 
 Three fitted models and one constant ship together:
 
 - ``shot``: every attribute, freeze-frame counts included (an event feed with freeze frames),
-- ``shot_no_freeze_frame``: the same without the counts, used for rows where they are unknown,
+- ``shot_no_freeze_frame``: the same without the counts, used for rows where they are unknown
+  (held out: Brier score 0.0725),
 - ``location``: distance and angle only, fitted on open-play shots with the foot: the live
   "shot from here" probability of the ball carrier (:func:`from_here_xg`), all tracking knows,
 - penalties: the conversion rate of the training data's penalties (shoot-outs excluded).
+
+A shot whose score is unknown (a feed that does not carry it) gets either model's probability
+averaged over the game states of the training shots (``game_state`` in the parameters), what a
+model without the game state would say. The training score counts the earlier scoring shots of
+the match, penalties included; own goals are not shots, so it misses them (a few per cent of
+goals), while the StatsBomb source, which sees them, counts them.
 
 Coordinates: metres with the origin at the centre spot (:mod:`arenaflow.sports.schemas`), and
 **the attacked goal at x = +length/2** (+52.5 m on the default 105 x 68 m field). Pass
@@ -81,15 +94,18 @@ Categories: TypeAlias = str | Sequence[str | None] | NDArray[Any] | None
 Flags: TypeAlias = bool | Sequence[bool | None] | NDArray[Any] | None
 #: A head count per shot or one for all; None, NaN or negative means unknown.
 Counts: TypeAlias = float | Sequence[float | None] | NDArray[Any] | None
+#: A signed number per shot or one for all; None or NaN means unknown.
+Numbers: TypeAlias = float | Sequence[float | None] | NDArray[Any] | None
 
-FORMAT: Final = "arenaflow.xg/1"
-#: The provider's boolean shot flags the ``shot`` models read (StatsBomb names).
+FORMAT: Final = "arenaflow.xg/2"
+#: The provider's boolean shot flags the ``shot`` models read (StatsBomb names). StatsBomb's
+#: ``deflected`` is left out: it is recorded only on shots that ended on target (saved, post or
+#: goal; 35 % of them goals), so it carries the outcome and is unknown when the shot is taken.
 FLAGS: Final = (
     "under_pressure",
     "first_time",
     "one_on_one",
     "open_goal",
-    "deflected",
     "aerial_won",
 )
 _CATEGORICAL: Final = ("technique", "shot_type", "play_pattern")
@@ -101,6 +117,7 @@ _SHOT_INPUTS: Final = _LOCATION_INPUTS | {
     "free_kick",
     "opponents",
     "players",
+    "score_difference",
     *FLAGS,
     *_CATEGORICAL,
 }
@@ -120,6 +137,9 @@ _IFAB_Y: Final = (0.0, 3.66, 9.16, 20.16)
 #: lowers the probability: the few shots from further out are a selected lot (a keeper off his
 #: line, a lob) and would otherwise bend the curve upwards.
 LONG_RANGE_M: Final = 30.0
+#: The game state enters as the shooting team's goal difference before the shot, clipped to
+#: +-2: a three-goal lead behaves like a two-goal one, and there are few such shots.
+SCORE_DIFFERENCE_CLIP: Final = 2
 
 
 def statsbomb_to_pitch(
@@ -365,6 +385,21 @@ def _broadcast_counts(values: Counts, n: int, name: str) -> FloatArray:
     return counts
 
 
+def _broadcast_numbers(values: Numbers, n: int, name: str) -> FloatArray:
+    if values is None:
+        return np.full(n, np.nan)
+    raw = np.asarray(values, dtype=object).ravel()
+    try:
+        numbers = np.array([np.nan if v is None else float(v) for v in raw], dtype=np.float64)
+    except (TypeError, ValueError) as exc:
+        raise ValueError(f"{name}: expected numbers, got {values!r}") from exc
+    if numbers.size == 1:
+        numbers = np.full(n, numbers[0])
+    if numbers.size != n:
+        raise ValueError(f"{name}: expected {n} values, got {numbers.size}")
+    return numbers
+
+
 class XGModel:
     """The shipped xG models: load once, apply vectorised.
 
@@ -388,6 +423,20 @@ class XGModel:
             k: tuple(v) for k, v in params["categories"].items()
         }
         self.defaults: dict[str, str] = dict(params["defaults"])
+        state = params["game_state"]
+        #: ``(score difference, share of training shots)``: what an unknown score averages over.
+        self.score_distribution: tuple[tuple[float, float], ...] = tuple(
+            (float(value), float(share)) for value, share in state["distribution"]
+        )
+        values = [v for v, _ in self.score_distribution]
+        shares = [w for _, w in self.score_distribution]
+        if (
+            int(state["clip"]) != SCORE_DIFFERENCE_CLIP
+            or any(abs(v) > SCORE_DIFFERENCE_CLIP for v in values)
+            or any(w < 0 for w in shares)
+            or not math.isclose(sum(shares), 1.0, abs_tol=1e-6)
+        ):
+            raise ValueError("xG parameters: bad game_state distribution")
         self.models = {
             name: _Logit.from_params(name, spec) for name, spec in params["models"].items()
         }
@@ -437,10 +486,10 @@ class XGModel:
         first_time: Flags = None,
         one_on_one: Flags = None,
         open_goal: Flags = None,
-        deflected: Flags = None,
         aerial_won: Flags = None,
         opponents_in_freeze_frame: Counts = None,
         players_in_freeze_frame: Counts = None,
+        score_difference: Numbers = None,
         field: Field = FOOTBALL,
         attacks_positive_x: bool = True,
     ) -> FloatArray:
@@ -451,7 +500,10 @@ class XGModel:
         missing one (None) takes the most common value (foot, normal, open play, regular
         play); an unknown one raises ``ValueError`` naming the accepted values. Penalties get
         the fitted conversion rate; shots whose freeze-frame counts are unknown (None, NaN or
-        negative) use the model fitted without them.
+        negative) use the model fitted without them; shots whose score difference is unknown
+        (None or NaN) get the model's probability averaged over the score differences of the
+        training shots (:attr:`score_distribution`), what a model without the game state
+        would say.
 
         Args:
             x_m: Metres from the centre spot, the attacked goal at ``+length/2``, shape (n,).
@@ -462,11 +514,13 @@ class XGModel:
             shot_type: open_play, free_kick, corner or penalty.
             play_pattern: regular_play, from_corner, from_free_kick, from_throw_in,
                 from_counter, from_goal_kick, from_keeper, from_kick_off, other.
-            under_pressure, first_time, one_on_one, open_goal, deflected, aerial_won: The
-                provider's shot flags (StatsBomb definitions).
+            under_pressure, first_time, one_on_one, open_goal, aerial_won: The provider's
+                shot flags (StatsBomb definitions).
             opponents_in_freeze_frame: Opponents (goalkeeper included) in the shot's freeze
                 frame.
             players_in_freeze_frame: Players in the freeze frame, shooter excluded.
+            score_difference: The shooting team's goals minus its opponents' before the shot
+                (clipped to +-:data:`SCORE_DIFFERENCE_CLIP`).
             field: The match's field.
             attacks_positive_x: False when the shooters attack towards -x.
 
@@ -493,7 +547,7 @@ class XGModel:
         ):
             columns[name] = self._categories(name, values, n)
         columns["free_kick"] = (columns["shot_type"] == "free_kick").astype(np.float64)
-        flags = (under_pressure, first_time, one_on_one, open_goal, deflected, aerial_won)
+        flags = (under_pressure, first_time, one_on_one, open_goal, aerial_won)
         for name, flag in zip(FLAGS, flags, strict=True):
             columns[name] = _broadcast_flags(flag, n, name)
         opponents = _broadcast_counts(opponents_in_freeze_frame, n, "opponents_in_freeze_frame")
@@ -501,12 +555,31 @@ class XGModel:
         has_frame = ~(np.isnan(opponents) | np.isnan(players))
         columns["opponents"] = np.where(has_frame, opponents, 0.0)
         columns["players"] = np.where(has_frame, players, 0.0)
+        score = _broadcast_numbers(score_difference, n, "score_difference")
+        known = ~np.isnan(score)
+        clip = float(SCORE_DIFFERENCE_CLIP)
+        columns["score_difference"] = np.clip(np.where(known, score, 0.0), -clip, clip)
+        p = self._shot_probability(columns, has_frame)
+        if not known.all():
+            rows = ~known
+            unknown = {name: values[rows] for name, values in columns.items()}
+            marginal = np.zeros(int(rows.sum()))
+            for value, share in self.score_distribution:
+                unknown["score_difference"] = np.full(marginal.size, value)
+                marginal += share * self._shot_probability(unknown, has_frame[rows])
+            p[rows] = marginal
+        return np.where(columns["shot_type"] == "penalty", self.penalty_probability, p)
+
+    def _shot_probability(
+        self, columns: Mapping[str, NDArray[Any]], has_frame: NDArray[np.bool_]
+    ) -> FloatArray:
+        n = has_frame.size
         z = np.where(
             has_frame,
             self.models["shot"].logit(columns, n),
             self.models["shot_no_freeze_frame"].logit(columns, n),
         )
-        return np.where(columns["shot_type"] == "penalty", self.penalty_probability, _sigmoid(z))
+        return _sigmoid(z)
 
     def from_here(
         self,
@@ -560,10 +633,13 @@ def shot_xg(
 
     Reads ``event.x``/``event.y`` (metres from the centre spot, the attacked goal at
     ``+length/2`` unless ``attacks_positive_x`` is False) and, from ``event.attributes``,
-    ``body_part``, ``technique``, ``shot_type``, ``play_pattern``, the flags of :data:`FLAGS`
-    and ``opponents_in_freeze_frame`` / ``players_in_freeze_frame``, or else counts them from a
-    ``freeze_frame`` list of ``{"teammate": bool, ...}`` entries, shooter excluded (missing ones
-    as in :meth:`XGModel.probability`).
+    ``body_part``, ``technique``, ``shot_type``, ``play_pattern``, the flags of :data:`FLAGS`,
+    ``opponents_in_freeze_frame`` / ``players_in_freeze_frame``, or else counts them from a
+    ``freeze_frame`` list of ``{"teammate": bool, ...}`` entries, shooter excluded, and
+    ``score_difference``, the shooting team's goals minus its opponents' before the shot (the
+    StatsBomb source fills it from the match's earlier goals; a live feed that knows the score
+    should too). Missing ones as in :meth:`XGModel.probability`: a missing score difference
+    averages over the game states of the training shots.
 
     Raises:
         ValueError: the event has no location, or an attribute value is unknown.
@@ -572,6 +648,10 @@ def shot_xg(
         >>> event = GameEvent(game_id="g", event_id="e1", kind="shot", timestamp=0.0,
         ...                   x=47.0, y=1.0, attributes={"body_part": "Head"})
         >>> 0.05 < shot_xg(event) < shot_xg(event, field=FOOTBALL.with_size(100.0, 64.0))
+        True
+        >>> ahead = GameEvent(game_id="g", event_id="e2", kind="shot", timestamp=0.0, x=47.0,
+        ...                   y=1.0, attributes={"body_part": "Head", "score_difference": 1})
+        >>> bool(shot_xg(ahead) > shot_xg(event))    # a leading team's chances go in more often
         True
     """
     if event.x is None or event.y is None:
@@ -587,11 +667,11 @@ def shot_xg(
         play_pattern=attrs.get("play_pattern"),
         opponents_in_freeze_frame=[opponents],
         players_in_freeze_frame=[players],
+        score_difference=[attrs.get("score_difference")],
         under_pressure=bool(attrs.get("under_pressure")),
         first_time=bool(attrs.get("first_time")),
         one_on_one=bool(attrs.get("one_on_one")),
         open_goal=bool(attrs.get("open_goal")),
-        deflected=bool(attrs.get("deflected")),
         aerial_won=bool(attrs.get("aerial_won")),
         field=field,
         attacks_positive_x=attacks_positive_x,

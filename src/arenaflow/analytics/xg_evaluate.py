@@ -10,7 +10,8 @@ Metrics, numpy only, the same numbers as scikit-learn's:
 
 :func:`evaluate_shots_file` scores the shipped model and the file's own ``statsbomb_xg`` on the
 same shots of a StatsBomb-style parquet (the columns of ``shared/data/shots``), penalties and
-shoot-out kicks left out.
+shoot-out kicks left out. :func:`running_score_difference` gives each shot the game state its
+model reads, from the outcomes of the match's earlier shots.
 
 Example:
     >>> roc_auc([0, 0, 1, 1], [0.1, 0.4, 0.35, 0.8])
@@ -22,6 +23,7 @@ Example:
 from __future__ import annotations
 
 import importlib
+import math
 from pathlib import Path
 from typing import Any, Final
 
@@ -45,6 +47,8 @@ REQUIRED_COLUMNS: Final = (
     "players_in_freeze_frame",
     "statsbomb_xg",
 )
+#: Columns the game state is computed from when the file has them all (else it is unknown).
+GAME_STATE_COLUMNS: Final = ("match_id", "team", "period", "minute", "second")
 
 
 class ShotFileError(ValueError):
@@ -109,6 +113,58 @@ def scores(y_true: ArrayLike, p: ArrayLike) -> dict[str, float | None]:
     return {"auc": auc, "brier": round(brier_score(y, q), 6), "log_loss": round(log_loss(y, q), 6)}
 
 
+def running_score_difference(
+    match_id: ArrayLike,
+    team: ArrayLike,
+    period: ArrayLike,
+    minute: ArrayLike,
+    second: ArrayLike,
+    is_goal: ArrayLike,
+) -> NDArray[np.float64]:
+    """Each shot's team's goals minus its opponents' before the shot, from the earlier shots.
+
+    Shots are ordered by period, minute and second within their match (rows in the same second
+    keep their order); every scoring shot before a shot counts, penalties included. Own goals
+    are not shots, so a shots table misses them (a few per cent of goals); pass no shoot-out
+    kicks. A shot without a match, team or time gets NaN (unknown) and counts for no later
+    shot.
+
+    Args:
+        match_id, team, period, minute, second, is_goal: One value per shot, shape (n,).
+
+    Returns:
+        Shape (n,), float (NaN where unknown).
+
+    Example:
+        >>> running_score_difference(["m"] * 4, ["A", "B", "A", "B"], [1, 1, 2, 1],
+        ...                          [10, 20, 5, 30], [0, 0, 0, 0], [True, False, False, True])
+        array([ 0., -1.,  0., -1.])
+    """
+    columns = [np.asarray(c, dtype=object).ravel() for c in (match_id, team, period, minute)]
+    columns.append(np.asarray(second, dtype=object).ravel())
+    goals = np.asarray(is_goal, dtype=object).ravel()
+    n = goals.size
+    if any(c.size != n for c in columns):
+        raise ValueError("running_score_difference: columns of different lengths")
+    match, teams, periods, minutes, seconds = columns
+    result = np.full(n, np.nan)
+    timed = []
+    for i in range(n):
+        fields = (match[i], teams[i], periods[i], minutes[i], seconds[i])
+        if not any(v is None or (isinstance(v, float) and math.isnan(v)) for v in fields):
+            timed.append((int(periods[i]), int(minutes[i]), float(seconds[i]), i))
+    totals: dict[Any, int] = {}
+    scored: dict[tuple[Any, Any], int] = {}
+    for *_, i in sorted(timed):
+        key = (match[i], teams[i])
+        own = scored.get(key, 0)
+        result[i] = own - (totals.get(match[i], 0) - own)
+        if goals[i] is not None and bool(goals[i]):
+            scored[key] = own + 1
+            totals[match[i]] = totals.get(match[i], 0) + 1
+    return result
+
+
 def _read(path: Path) -> dict[str, Any]:
     # Imported as Any: pyarrow ships no type information.
     pa: Any = importlib.import_module("pyarrow")
@@ -121,7 +177,10 @@ def _read(path: Path) -> dict[str, Any]:
         missing = [c for c in REQUIRED_COLUMNS if c not in names]
         if missing:
             raise ShotFileError(f"{path}: missing columns: {', '.join(missing)}")
-        wanted = [*REQUIRED_COLUMNS, *(["has_freeze_frame"] if "has_freeze_frame" in names else [])]
+        optional = ["has_freeze_frame"] if "has_freeze_frame" in names else []
+        if names.issuperset(GAME_STATE_COLUMNS):
+            optional.extend(GAME_STATE_COLUMNS)
+        wanted = [*REQUIRED_COLUMNS, *optional]
         table = pq.read_table(path, columns=wanted)
     except (pa.ArrowException, OSError) as exc:
         raise ShotFileError(f"{path}: not a readable parquet file ({exc})") from exc
@@ -132,7 +191,9 @@ def evaluate_shots_file(path: str | Path, model: XGModel | None = None) -> dict[
     """Score ``model`` (the shipped one by default) and ``statsbomb_xg`` on a shots parquet.
 
     Coordinates are StatsBomb's (120 x 80, attacking towards x = 120). Penalties and
-    shoot-out kicks are left out; null flags count as False.
+    shoot-out kicks are left out; null flags count as False. When the file has the columns of
+    :data:`GAME_STATE_COLUMNS` each shot's score difference comes from the earlier shots of its
+    match (:func:`running_score_difference`, penalties counted); otherwise it is unknown.
 
     Returns:
         ``{"n", "auc", "brier", "log_loss", "statsbomb": {"auc", "brier", "log_loss"}}``;
@@ -151,6 +212,22 @@ def evaluate_shots_file(path: str | Path, model: XGModel | None = None) -> dict[
     )
     if not keep.any():
         raise ShotFileError(f"{path}: no non-penalty, non-shoot-out shots to score")
+    in_match = np.array([not s for s in columns["shootout"]], dtype=bool)
+    score = np.full(keep.size, np.nan)
+    if all(c in columns for c in GAME_STATE_COLUMNS):
+
+        def in_play(name: str) -> NDArray[np.object_]:
+            values: NDArray[np.object_] = np.asarray(columns[name], dtype=object)[in_match]
+            return values
+
+        score[in_match] = running_score_difference(
+            in_play("match_id"),
+            in_play("team"),
+            in_play("period"),
+            in_play("minute"),
+            in_play("second"),
+            in_play("is_goal"),
+        )
 
     def kept(name: str) -> list[Any]:
         return [v for v, k in zip(columns[name], keep, strict=True) if k]
@@ -174,11 +251,11 @@ def evaluate_shots_file(path: str | Path, model: XGModel | None = None) -> dict[
         play_pattern=kept("play_pattern"),
         opponents_in_freeze_frame=np.where(has_frame, numbers("opponents_in_freeze_frame"), np.nan),
         players_in_freeze_frame=np.where(has_frame, numbers("players_in_freeze_frame"), np.nan),
+        score_difference=score[keep],
         under_pressure=kept("under_pressure"),
         first_time=kept("first_time"),
         one_on_one=kept("one_on_one"),
         open_goal=kept("open_goal"),
-        deflected=kept("deflected"),
         aerial_won=kept("aerial_won"),
     )
     goals = np.array([bool(v) for v in kept("is_goal")], dtype=np.float64)

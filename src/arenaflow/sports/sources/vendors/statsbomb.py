@@ -10,7 +10,9 @@ Kinds: ``pass``, ``shot`` (and a ``goal`` after a scoring shot or an own goal), 
 ``card``, ``substitution``, ``period_start``, ``period_end``; every other StatsBomb type becomes
 ``other`` when ``include_other`` is set. Shots keep StatsBomb's details in ``attributes``
 (outcome, body part, technique, shot type, play pattern, under pressure and the other shot
-flags, StatsBomb's own xG, the freeze frame in metres).
+flags, StatsBomb's own xG, the freeze frame in metres) and the game state the xG model reads:
+``score_difference``, the shooting team's goals minus its opponents' before the shot, counted
+from the earlier scoring shots and own goals of the file (none for shoot-out kicks).
 
 Timestamps are seconds from kick-off, each period starting a nominal 15-minute break after the
 previous one's last event; ``game_clock`` is the time within the period.
@@ -39,6 +41,7 @@ from arenaflow.sports.sources.vendors.base import (
 )
 
 BREAK_S = 15 * 60.0  # between periods (StatsBomb gives each period's own clock only)
+SHOOTOUT_PERIOD = 5
 YARD_M = 0.9144
 SHOT_FLAGS = (
     "first_time",
@@ -207,15 +210,24 @@ def _produce(
 ) -> Iterator[Item]:
     offsets = _period_offsets(events)
     seen_periods: set[tuple[int, str]] = set()
+    goals = {"home": 0, "away": 0}
     for e in sorted(events, key=lambda e: (e["period"], _clock(e["timestamp"]), e["index"])):
         kind = _kind(e)
+        team = teams.get(e["team"]["id"]) if e.get("team") else None
+        score_difference = None
+        scoring = e["type"]["name"] in ("Shot", "Own Goal For")
+        if scoring and team is not None and e["period"] < SHOOTOUT_PERIOD:
+            # taken before the event: a shot's own outcome is no part of its game state
+            score_difference = goals[team] - goals["away" if team == "home" else "home"]
+            if e["type"]["name"] == "Own Goal For" or _name(e, "shot", "outcome") == "Goal":
+                goals[team] += 1
         if kind is None and not include_other:
             continue
         if kind in ("period_start", "period_end"):  # StatsBomb has one per team
             if (e["period"], kind) in seen_periods:
                 continue
             seen_periods.add((e["period"], kind))
-        yield from _convert(e, kind or "other", teams, gid, offsets)
+        yield from _convert(e, kind or "other", teams, gid, offsets, score_difference)
 
 
 def _convert(
@@ -224,6 +236,7 @@ def _convert(
     teams: dict[int, str],
     gid: str,
     offsets: dict[int, float],
+    score_difference: int | None = None,
 ) -> Iterator[Item]:
     clock = _clock(e["timestamp"])
     period = int(e["period"])
@@ -263,6 +276,7 @@ def _convert(
             if len(s["end_location"]) > 2
             else None,
             "key_pass_id": s.get("key_pass_id"),
+            "score_difference": score_difference,
             "freeze_frame": [
                 {
                     "player_id": str(f["player"]["id"]),
