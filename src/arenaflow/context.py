@@ -12,10 +12,17 @@ from arenaflow.state.base import StateView
 _log = logging.getLogger("arenaflow.function")
 
 
-class PublishMany(list[Any]):
-    """The values of one :meth:`Context.publish_many` call, as one outbox entry."""
+class PublishMany:
+    """The values of one :meth:`Context.publish_many` call, as one outbox entry (the list
+    itself, not a copy)."""
 
-    __slots__ = ()
+    __slots__ = ("values",)
+
+    def __init__(self, values: list[Any]) -> None:
+        self.values = values
+
+    def __reduce__(self) -> tuple[type[PublishMany], tuple[list[Any]]]:
+        return PublishMany, (self.values,)  # crosses to worker processes and back
 
 
 class Context:

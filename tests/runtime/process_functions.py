@@ -130,3 +130,11 @@ def echo(events: list[Event], ctx: Context) -> Any:
 def sleep_then_pid(events: list[Event], ctx: Context) -> int:
     time.sleep(events[0].value)
     return os.getpid()
+
+
+def fan_out(events: list[Event], ctx: Context) -> None:
+    """Publishes each event's value three times in one publish_many, then fails on 'boom'."""
+    for ev in events:
+        ctx.publish_many("fanned", [f"{ev.value}-{i}" for i in range(3)], key="k")
+    if any(ev.value == "boom" for ev in events):
+        raise RuntimeError("boom")

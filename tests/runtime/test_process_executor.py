@@ -384,3 +384,19 @@ def test_order_per_key_and_exactly_once_state_while_workers_are_killed(
                 assert app.metrics("apply_in_order").errors > 0
 
     asyncio.run(run())
+
+
+@pytest.mark.parametrize("executor", ["inline", "process"])
+async def test_publish_many_keeps_order_and_publishes_nothing_for_a_failed_try(
+    executor: str,
+) -> None:
+    app = make_app()
+    app.function(stream("words", key="k"), executor=executor, batch_size=1, max_retry_attempts=0)(
+        pf.fan_out
+    )
+    for word in ("a", "boom", "b"):
+        app.publish("words", word, key="k")
+    async with app:
+        await app.drain(timeout=10)
+    assert values(app, "fanned") == [f"{w}-{i}" for w in ("a", "b") for i in range(3)]
+    assert len(dead_letters(app, "fan_out")) == 1

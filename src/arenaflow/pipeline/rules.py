@@ -153,10 +153,11 @@ class RuleEngine:
         for rule in rules:
             if rule.subjects is not None and subject_id not in rule.subjects:
                 continue
-            key = (game_id, subject_id, rule.name)
             if not _OPS[rule.op](value, rule.threshold):
-                self._since.pop(key, None)
+                if self._since:  # usually empty: most values are on the quiet side of a rule
+                    self._since.pop((game_id, subject_id, rule.name), None)
                 continue
+            key = (game_id, subject_id, rule.name)
             since = self._since.setdefault(key, t_s)
             if t_s - since < rule.duration_s or t_s < self._quiet_until.get(key, -1e300):
                 continue

@@ -111,7 +111,7 @@ class _Game:
     rows: IntArray  # every row of the game, for a restarted clock
     layout: _Layout | None = None
     last_ts: float = -np.inf
-    last_emit_t: float = -np.inf
+    next_emit_t: float = np.inf
     #: (period, team) -> attacks +x; a team keeps its direction for a period.
     directions: dict[tuple[int, str], bool] = field(default_factory=dict)
 
@@ -169,11 +169,12 @@ class _Tracking:
             if frame.timestamp < game.last_ts:  # the clock restarted: nothing spans it
                 self._publish_sprints(self.efforts.restart_rows(game.rows), ctx)
                 self.heatmap.restart_rows(game.rows)
+                game.last_ts = -np.inf
             if game.last_ts == -np.inf:
-                # Stagger the games' live updates over a period, so that games started
-                # together do not all publish on the same frame.
-                share = (zlib.crc32(frame.game_id.encode()) % 8) / 8
-                game.last_emit_t = frame.timestamp - self.period_s * share
+                # Each game publishes on its own phase of the live period (from its id), so
+                # that games started together spread their updates evenly over the frames.
+                share = (zlib.crc32(frame.game_id.encode()) % 1000) / 1000
+                game.next_emit_t = frame.timestamp + self.period_s * share
             game.last_ts = frame.timestamp
             accepted.append(_Accepted(game, frame, layout, checked.starts[i], t))
         if accepted:
@@ -190,11 +191,7 @@ class _Tracking:
         accel = np.nan_to_num(out.accel_mps2)
         self._publish_sprints(self.efforts.update_rows(ts, rows, speed, accel), ctx)
         self.top[rows] = np.maximum(self.top[rows], speed)
-        due = [
-            k
-            for k, a in enumerate(accepted)
-            if a.frame.timestamp - a.game.last_emit_t >= self.period_s
-        ]
+        due = [k for k, a in enumerate(accepted) if a.frame.timestamp >= a.game.next_emit_t]
         if not due:
             return
         bounds = np.cumsum([0, *counts])
@@ -224,7 +221,11 @@ class _Tracking:
     def _emit_live(self, a: _Accepted, values: _LiveValues, xy: FloatArray, ctx: Context) -> None:
         """Live speed of each player, the carrier's shot-from-here, and the live table."""
         frame, game, layout = a.frame, a.game, a.layout
-        game.last_emit_t = frame.timestamp
+        # The next one on the game's grid: capture jitter must not drift the phases of the
+        # games together; after a gap the grid starts again from this frame.
+        game.next_emit_t += self.period_s
+        if game.next_emit_t <= frame.timestamp:
+            game.next_emit_t = frame.timestamp + self.period_s
         live = game.live
         live.frame, live.timestamp, live.period = frame.frame, frame.timestamp, frame.period
         live.ball_owner = frame.ball_owner

@@ -119,7 +119,7 @@ class Invoker:
         transport = self._transport
         for topic, value, key, headers in outbox:
             if value.__class__ is PublishMany:
-                await self._publish_many(topic, value, key, headers)
+                await self._publish_many(topic, value.values, key, headers)
                 continue
             if self._nowait:
                 try:

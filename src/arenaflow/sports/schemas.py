@@ -28,7 +28,7 @@ WireFormat = Literal["json", "msgpack"]
 BALL = "ball"
 
 
-class TrackedObject(msgspec.Struct, frozen=True, kw_only=True):
+class TrackedObject(msgspec.Struct, frozen=True, kw_only=True, gc=False):
     """One player, official or the ball in a frame.
 
     Attributes:
@@ -70,7 +70,7 @@ class TrackingFrame(msgspec.Struct, frozen=True, kw_only=True):
     sport: Sport = "football"
 
 
-class BiometricSample(msgspec.Struct, frozen=True, kw_only=True):
+class BiometricSample(msgspec.Struct, frozen=True, kw_only=True, gc=False):
     """One reading of an athlete's wearable (10 Hz typical).
 
     Attributes:
@@ -140,7 +140,7 @@ class GameEvent(msgspec.Struct, frozen=True, kw_only=True):
     attributes: dict[str, Any] = msgspec.field(default_factory=dict)
 
 
-class MetricUpdate(msgspec.Struct, frozen=True, kw_only=True):
+class MetricUpdate(msgspec.Struct, frozen=True, kw_only=True, gc=False):
     """A live metric's new value for an athlete (or a team) of a game.
 
     Attributes:
@@ -166,7 +166,7 @@ class MetricUpdate(msgspec.Struct, frozen=True, kw_only=True):
     private: bool = False
 
 
-class Alert(msgspec.Struct, frozen=True, kw_only=True):
+class Alert(msgspec.Struct, frozen=True, kw_only=True, gc=False):
     """A rule fired.
 
     Attributes:

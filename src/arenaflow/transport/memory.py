@@ -176,14 +176,15 @@ class MemoryTransport(Transport):
         room = self.retention - len(part.events)
         if room < len(values) and self._make_room(part):
             room = self.retention - len(part.events)
-        values = values[: max(room, 0)]
+        if room < len(values):
+            values = values[: max(room, 0)]
         if values:
             now = time.time()
             offset = part.base + len(part.events)
-            part.events.extend(
-                Event(topic, index, offset + i, key, value, headers, now)
-                for i, value in enumerate(values)
-            )
+            append = part.events.append
+            for value in values:
+                append(Event(topic, index, offset, key, value, headers, now))
+                offset += 1
             if part.data_waiters:
                 _wake(part.data_waiters)
         return len(values)
