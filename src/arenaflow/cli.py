@@ -20,10 +20,15 @@ if TYPE_CHECKING:
     from arenaflow.pipeline.rules import Rule
     from arenaflow.sports.fields import Field
     from arenaflow.sports.sources import PumpStats, Replay
+    from arenaflow.store.base import Store
 
 _SPEED_HELP = "Capture seconds per wall second (2 = twice real time); 0 = as fast as possible."
 _APP_HELP = "module:app to feed (default: the built-in sports pipeline)."
 _RULES_HELP = "Alert rules file (YAML or JSON) for the built-in pipeline; default: built-in rules."
+_STORE_HELP = (
+    "Where the pipeline keeps history: duckdb (embedded, under ARENAFLOW_DATA_DIR), "
+    "duckdb:///DIR, a postgresql:// URL, or none."
+)
 
 cli = typer.Typer(help="arenaflow: a serverless runtime for real-time sports analytics.")
 
@@ -136,16 +141,32 @@ def _rules(path: Path | None) -> tuple[Rule, ...] | None:
         raise typer.BadParameter(str(exc), param_hint="--rules") from exc
 
 
-def _feed(target: str | None, field: Field, rules: Path | None = None) -> tuple[App, bool]:
-    """The App a source feeds: ``--app module:app``, else the built-in sports pipeline (True)."""
+def _feed(
+    target: str | None, field: Field, rules: Path | None = None, store: str = "none"
+) -> tuple[App, bool]:
+    """The App a source feeds: ``--app module:app``, else the built-in sports pipeline (True),
+    writing to ``--store`` unless it is ``none``."""
     if target:
         return load_app(target), False
     from arenaflow.pipeline import PipelineConfig, build_pipeline
 
     loaded = _rules(rules)
     config = PipelineConfig(field=field) if loaded is None else PipelineConfig(field, rules=loaded)
-    app, _ = build_pipeline(config=config)
+    app, _ = build_pipeline(config=config, store=_open_store(store))
     return app, True
+
+
+def _open_store(name_or_url: str) -> Store | None:
+    """The store ``--store`` names (None for ``none``), naming the option when it fails."""
+    if name_or_url == "none":
+        return None
+    from arenaflow.errors import ArenaflowError
+    from arenaflow.store import open_store
+
+    try:
+        return open_store(name_or_url, Settings.from_env().data_dir)
+    except (ArenaflowError, ImportError) as exc:
+        raise typer.BadParameter(str(exc), param_hint="--store") from exc
 
 
 def _load_replay(
@@ -192,6 +213,7 @@ def replay(
     game_id: Annotated[str | None, typer.Option(help="Game id; default: the file's.")] = None,
     app_target: Annotated[str | None, typer.Option("--app", help=_APP_HELP)] = None,
     rules: Annotated[Path | None, typer.Option(help=_RULES_HELP)] = None,
+    store: Annotated[str, typer.Option(help=_STORE_HELP)] = "duckdb",
 ) -> None:
     """Replay a real vendor file (tracking or events) through the runtime."""
     from arenaflow.sports.sources import run_source
@@ -204,7 +226,7 @@ def replay(
     )
     for note in source.notes:
         typer.echo(f"  note: {note}")
-    app, pipeline = _feed(app_target, source.field, rules)
+    app, pipeline = _feed(app_target, source.field, rules, store)
     with contextlib.suppress(KeyboardInterrupt):
         stats = asyncio.run(run_source(app, source, _speed(speed), description=source.provider))
         _report(stats, app, pipeline)
@@ -226,6 +248,7 @@ def simulate(
     ] = "",
     app_target: Annotated[str | None, typer.Option("--app", help=_APP_HELP)] = None,
     rules: Annotated[Path | None, typer.Option(help=_RULES_HELP)] = None,
+    store: Annotated[str, typer.Option(help=_STORE_HELP)] = "duckdb",
 ) -> None:
     """Simulate games (tracking, heart rates, passes, shots, goals) through the runtime."""
     import time
@@ -239,7 +262,7 @@ def simulate(
         raise typer.BadParameter(str(exc), param_hint="--faults") from exc
     sim = Simulator(sport, games, seed, faults=injected, start_time=time.time())
     total = sim.match_s if seconds is None else seconds
-    app, pipeline = _feed(app_target, sim.field, rules)
+    app, pipeline = _feed(app_target, sim.field, rules, store)
     with contextlib.suppress(KeyboardInterrupt):
         stats = asyncio.run(
             run_source(
@@ -274,6 +297,117 @@ def xg_evaluate(
     except (FileNotFoundError, ShotFileError) as exc:
         raise typer.BadParameter(str(exc), param_hint="FILE.parquet") from exc
     typer.echo(json.dumps(report))
+
+
+query_cli = typer.Typer(help="Query the store: latest values, history, leaders, exports.")
+cli.add_typer(query_cli, name="query")
+_QUERY_STORE = Annotated[
+    str, typer.Option("--store", help="The store: duckdb, duckdb:///DIR or a postgresql:// URL.")
+]
+_JSON = Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")]
+
+
+def _query_store(name_or_url: str) -> Store:
+    store = _open_store(name_or_url)
+    if store is None:
+        raise typer.BadParameter("a query needs a store", param_hint="--store")
+    return store
+
+
+def _print_rows(title: str, rows: list[dict[str, object]], as_json: bool) -> None:
+    import json
+
+    if as_json:
+        typer.echo(json.dumps(rows))
+        return
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table(title=title)
+    for column in rows[0] if rows else ["(nothing)"]:
+        table.add_column(column)
+    for row in rows:
+        table.add_row(*(f"{v:.3f}" if isinstance(v, float) else str(v) for v in row.values()))
+    Console().print(table)
+
+
+@query_cli.command("latest")
+def query_latest(
+    game: Annotated[str, typer.Argument(help="Game id.")],
+    athlete: Annotated[str | None, typer.Option(help="Only this athlete (or team).")] = None,
+    metric: Annotated[str | None, typer.Option(help="Only this metric.")] = None,
+    store: _QUERY_STORE = "duckdb",
+    as_json: _JSON = False,
+) -> None:
+    """The newest value of every metric of a game (per athlete)."""
+    with _query_store(store) as s:
+        points = s.latest(game, athlete, metric)
+    rows: list[dict[str, object]] = [
+        {"athlete": p.subject_id, "metric": p.metric, "value": p.value, "unit": p.unit,
+         "timestamp": p.timestamp}
+        for p in points
+    ]  # fmt: skip
+    _print_rows(f"latest · {game}", rows, as_json)
+
+
+@query_cli.command("history")
+def query_history(
+    athlete: Annotated[str, typer.Argument(help="Athlete id.")],
+    metric: Annotated[str, typer.Argument(help="Metric, e.g. speed or distance.")],
+    per_game: Annotated[
+        Literal["max", "last", "mean", "sum"],
+        typer.Option(help="How a game is reduced: max (top speed), last (cumulative), ..."),
+    ] = "max",
+    store: _QUERY_STORE = "duckdb",
+    as_json: _JSON = False,
+) -> None:
+    """An athlete's metric over his games: the season context (mean, max, p50, p90)."""
+    with _query_store(store) as s:
+        h = s.history(athlete, metric, per_game)
+    rows: list[dict[str, object]] = [
+        {"athlete": h.subject_id, "metric": h.metric, "games": h.games, "mean": h.mean,
+         "max": h.max, "p50": h.p50, "p90": h.p90}
+    ]  # fmt: skip
+    _print_rows(f"history · {athlete} · {metric} ({per_game} per game)", rows, as_json)
+
+
+@query_cli.command("leaders")
+def query_leaders(
+    metric: Annotated[str, typer.Argument(help="Metric, e.g. speed or distance.")],
+    n: Annotated[int, typer.Option(min=1, max=1000, help="How many.")] = 10,
+    per_game: Annotated[
+        Literal["max", "last", "mean", "sum"], typer.Option(help="How a game is reduced.")
+    ] = "max",
+    game: Annotated[str | None, typer.Option(help="Only this game.")] = None,
+    since: Annotated[
+        float | None, typer.Option(help="Only values after this time (seconds since the epoch).")
+    ] = None,
+    store: _QUERY_STORE = "duckdb",
+    as_json: _JSON = False,
+) -> None:
+    """Top athletes by a metric (fastest sprints, most distance)."""
+    with _query_store(store) as s:
+        leaders = s.leaderboard(metric, n, per_game, game, since)
+    rows: list[dict[str, object]] = [
+        {"rank": i, "athlete": x.subject_id, "game": x.game_id, "team": x.team, metric: x.value}
+        for i, x in enumerate(leaders, 1)
+    ]
+    _print_rows(f"leaders · {metric}", rows, as_json)
+
+
+@query_cli.command("export")
+def query_export(
+    game: Annotated[str, typer.Argument(help="Game id.")],
+    path: Annotated[Path, typer.Argument(help="File to write (.parquet or .csv).")],
+    store: _QUERY_STORE = "duckdb",
+) -> None:
+    """Export a game's raw frames to Parquet or CSV (by the file's suffix)."""
+    fmt = path.suffix.lstrip(".").lower()
+    if fmt not in ("parquet", "csv"):
+        raise typer.BadParameter("the file must end in .parquet or .csv", param_hint="PATH")
+    with _query_store(store) as s:
+        written = s.export_game(game, path, fmt)  # type: ignore[arg-type]
+    typer.echo(f"{game}: raw frames written to {written}")
 
 
 def main() -> None:

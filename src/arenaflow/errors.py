@@ -50,6 +50,10 @@ class StateError(ArenaflowError):
     """Raised when the keyed state backend fails."""
 
 
+class StoreError(ArenaflowError):
+    """The store cannot be reached or refused a write; the writing function is retried."""
+
+
 class DecodeError(ArenaflowError):
     """Raised when an event's payload cannot be decoded into its trigger's schema."""
 

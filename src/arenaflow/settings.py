@@ -19,6 +19,8 @@ class Settings:
         state: ``memory`` or a ``redis://`` URL.
         partitions: Partitions of a topic created on first use.
         retention: Events kept per partition (memory transport).
+        store: ``duckdb`` (embedded, under ``data_dir``), ``duckdb:///dir`` or a
+            ``postgresql://`` URL.
         data_dir: Where embedded backends keep files.
         log_level: Python logging level name.
     """
@@ -27,6 +29,7 @@ class Settings:
     state: str = "memory"
     partitions: int = 8
     retention: int = 100_000
+    store: str = "duckdb"
     data_dir: Path = Path(".arenaflow")
     log_level: str = "WARNING"
 

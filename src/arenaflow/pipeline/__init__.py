@@ -26,20 +26,24 @@ Example:
 from __future__ import annotations
 
 from arenaflow.app import App
-from arenaflow.pipeline import aggregate, alerts, biometrics, shots, tracking
+from arenaflow.pipeline import aggregate, alerts, biometrics, shots, storage, tracking
 from arenaflow.pipeline.config import PipelineConfig
 from arenaflow.pipeline.live import LiveTable
+from arenaflow.store.base import Store
 
 
 def build_pipeline(
-    app: App | None = None, config: PipelineConfig | None = None
+    app: App | None = None, config: PipelineConfig | None = None, store: Store | None = None
 ) -> tuple[App, LiveTable]:
-    """Register the built-in functions on ``app`` (a new embedded App by default)."""
+    """Register the built-in functions on ``app`` (a new embedded App by default), and the
+    store writers when a ``store`` is given (:mod:`.storage`)."""
     app = app or App()
     config = config or PipelineConfig()
     live = LiveTable()
     for stage in (tracking, biometrics, shots, alerts, aggregate):
         stage.register(app, config, live)
+    if store is not None:
+        storage.register(app, config, store)
     return app, live
 
 

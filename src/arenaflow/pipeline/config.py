@@ -24,6 +24,8 @@ class PipelineConfig:
         hr_max_bpm: Per-athlete HRmax; missing athletes use Tanaka's 208 - 0.7 x age.
         default_age: Age assumed for athletes without one (for Tanaka's HRmax).
         batch_size: Batch size of the stream functions.
+        raw_retention_days: Raw frames and samples older than this are dropped from the
+            store's archive (metrics, events and alerts are kept).
     """
 
     field: Field = FOOTBALL
@@ -35,3 +37,4 @@ class PipelineConfig:
     hr_max_bpm: dict[str, float] = dataclass_field(default_factory=dict)
     default_age: float = 25.0
     batch_size: int = 500
+    raw_retention_days: float = 30.0

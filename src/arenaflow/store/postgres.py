@@ -1,0 +1,1054 @@
+"""The PostgreSQL store (server mode): psycopg 3 behind a small thread-safe connection pool.
+
+Everything lives in one schema (``arenaflow`` by default), brought up to
+:data:`~arenaflow.store.base.SCHEMA_VERSION` by numbered migrations on :meth:`PostgresStore.open`:
+one transaction under a transaction-level advisory lock, so concurrent opens are safe; the
+version, and the layout chosen, are recorded in ``schema_version``.
+
+Tables: ``games`` and ``athletes`` (upserted), ``frames`` (the raw archive, one row per tracked
+object), ``samples`` (raw biometrics), ``metrics`` (every ``MetricUpdate``), ``metric_games`` (one
+row per game, subject and metric: count, sum, max, first and last time, last value; updated in the
+transaction that inserts the rows it sums, it answers latest values, season history and
+leaderboards without scanning series), ``events`` (attributes as JSONB), ``alerts``,
+``highlights``.
+
+Layout, chosen when the schema is created and kept:
+
+* ``timescaledb`` when the extension can be created: ``frames``, ``samples`` and ``metrics`` are
+  hypertables on their capture time (one-day chunks for the archive, seven-day chunks for
+  metrics; times are float seconds, mapped to whole seconds by a partitioning function).
+* ``partitioned`` otherwise. Debian's PostgreSQL has no TimescaleDB package, so this is what the
+  project's machines run and test: ``frames`` and ``samples`` are partitioned by range of capture
+  time, one partition per UTC day, created (and attached) on first use; one holds replays timed
+  from kick-off (before :data:`~arenaflow.store.base.EPOCH_FLOOR_S`, never expired), one the
+  times past the year 9999, infinity and NaN. Retention detaches and drops whole expired days
+  (``DETACH PARTITION ... CONCURRENTLY``: reads and writes go on) and deletes the expired rows of
+  the day the cutoff falls in (a BRIN index on time finds them). ``metrics`` is one plain table:
+  it is kept for good and read through its primary key.
+
+The archive's key is ``(game_id, object_id, timestamp, frame)``: one row per object and frame
+(the unique keys of a partitioned table must hold its partition key), and the same index serves
+an athlete's positions over a time range. Ids compare byte by byte (``COLLATE "C"``).
+
+Writes are idempotent and batched, rows sorted by key (the index fills in runs; concurrent
+writers of overlapping batches wait for each other instead of deadlocking). Frames and samples
+are copied straight into their table (``COPY ... FORMAT BINARY``); should the batch meet a row
+already there (a redelivery), that transaction rolls back and the batch goes through a temporary
+staging table and ``INSERT ... ON CONFLICT DO NOTHING``. Metrics always go through staging, so
+that only the rows really inserted (``RETURNING``) update ``metric_games``. Events, alerts,
+highlights, games and athletes are few: pipelined ``executemany``.
+
+Connections: each call borrows a connection from the pool (a thread never shares it) and gives it
+back. Failing to reach the server raises :class:`~arenaflow.errors.StoreError` naming it; a
+broken connection is dropped, and a call that finds a pooled connection dead (the server
+restarted meanwhile) drops the idle ones and tries once more on a fresh connection, so the store
+is back by itself as soon as the server is.
+
+Example (needs a server)::
+
+    store = PostgresStore("postgresql://127.0.0.1:5432/test", schema="club")
+    with store:
+        store.write_metrics(updates)
+        store.latest("g1", metric="speed")
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable, Iterable, Sequence
+from datetime import UTC, date, datetime
+from operator import attrgetter, itemgetter
+from pathlib import Path
+from typing import Any, Literal, TypeVar
+
+import msgspec
+import numpy as np
+import psycopg
+from numpy.typing import NDArray
+from psycopg import sql
+from psycopg.conninfo import conninfo_to_dict
+from psycopg.errors import CheckViolation, UniqueViolation
+from psycopg.pq import TransactionStatus
+from psycopg.rows import TupleRow, kwargs_row
+
+from arenaflow.errors import ConfigError, StoreError
+from arenaflow.sports.schemas import Alert, BiometricSample, GameEvent, MetricUpdate, TrackingFrame
+from arenaflow.store.base import (
+    EPOCH_FLOOR_S,
+    SCHEMA_VERSION,
+    Aggregate,
+    Athlete,
+    Game,
+    Highlight,
+    Leader,
+    Point,
+    Store,
+    Summary,
+)
+
+__all__ = ["PostgresStore"]
+
+log = logging.getLogger(__name__)
+
+Conn = psycopg.Connection[TupleRow]
+Layout = Literal["partitioned", "timescaledb"]
+T = TypeVar("T")
+
+_DAY_S = 86_400
+#: Day partitions stop at the year 9999; later times, infinity and NaN go to one partition.
+_LAST_DAY = 2_932_896
+#: Connection options a URL may override.
+_CONNECT_DEFAULTS: dict[str, Any] = {
+    "connect_timeout": 5,
+    "keepalives": 1,
+    "keepalives_idle": 30,
+    "keepalives_interval": 10,
+    "keepalives_count": 3,
+    "application_name": "arenaflow",
+}
+
+# -- schema --------------------------------------------------------------------------------------
+
+# Ids and names compare byte by byte, whatever the database's locale: cheaper to index, and
+# ordered as the other backends order them.
+_ID = 'text COLLATE "C"'
+
+_FRAMES = f"""CREATE TABLE frames (
+    game_id {_ID} NOT NULL, frame bigint NOT NULL, "timestamp" double precision NOT NULL,
+    period integer NOT NULL, object_id {_ID} NOT NULL, team text NOT NULL,
+    x double precision NOT NULL, y double precision NOT NULL, z double precision,
+    PRIMARY KEY (game_id, object_id, "timestamp", frame))"""
+
+_SAMPLES = f"""CREATE TABLE samples (
+    athlete_id {_ID} NOT NULL, "timestamp" double precision NOT NULL, game_id {_ID},
+    heart_rate_bpm double precision, rr_interval_ms double precision,
+    core_temp_c double precision,
+    PRIMARY KEY (athlete_id, "timestamp"))"""
+
+_METRICS = f"""CREATE TABLE metrics (
+    game_id {_ID} NOT NULL, subject_id {_ID} NOT NULL, metric {_ID} NOT NULL,
+    "timestamp" double precision NOT NULL, value double precision NOT NULL, unit text NOT NULL,
+    frame bigint, team text, private boolean NOT NULL DEFAULT false,
+    PRIMARY KEY (game_id, subject_id, metric, "timestamp"))"""
+
+_COMMON = (
+    f"""CREATE TABLE games (
+        game_id {_ID} PRIMARY KEY, sport text NOT NULL, home text, away text,
+        starts_at double precision, field_length_m double precision NOT NULL,
+        field_width_m double precision NOT NULL)""",
+    f"""CREATE TABLE athletes (
+        athlete_id {_ID} PRIMARY KEY, name text, team text, position text, birth_year integer)""",
+    # Updates leave the indexed columns alone unless a new maximum comes: mostly HOT updates.
+    f"""CREATE TABLE metric_games (
+        game_id {_ID} NOT NULL, subject_id {_ID} NOT NULL, metric {_ID} NOT NULL,
+        n bigint NOT NULL, total double precision NOT NULL, max_value double precision NOT NULL,
+        first_ts double precision NOT NULL, last_ts double precision NOT NULL,
+        last_value double precision NOT NULL, unit text NOT NULL, team text,
+        PRIMARY KEY (game_id, subject_id, metric)) WITH (fillfactor = 70)""",
+    "CREATE INDEX metric_games_subject ON metric_games (subject_id, metric)",
+    "CREATE INDEX metric_games_top ON metric_games (metric, max_value DESC, subject_id, game_id)",
+    f"""CREATE TABLE events (
+        game_id {_ID} NOT NULL, event_id {_ID} NOT NULL, kind {_ID} NOT NULL,
+        "timestamp" double precision NOT NULL, period integer NOT NULL,
+        game_clock double precision, team text, player_id text,
+        x double precision, y double precision, end_x double precision, end_y double precision,
+        outcome text, xg double precision, attributes jsonb NOT NULL DEFAULT '{{}}',
+        PRIMARY KEY (game_id, event_id))""",
+    'CREATE INDEX events_time ON events (game_id, "timestamp", event_id)',
+    f"""CREATE TABLE alerts (
+        alert_id {_ID} PRIMARY KEY, game_id {_ID} NOT NULL, subject_id text NOT NULL,
+        rule text NOT NULL, metric text NOT NULL, value double precision NOT NULL,
+        threshold double precision NOT NULL, severity text NOT NULL, message text NOT NULL,
+        "timestamp" double precision NOT NULL, private boolean NOT NULL DEFAULT false)""",
+    'CREATE INDEX alerts_time ON alerts (game_id, "timestamp", alert_id)',
+    f"""CREATE TABLE highlights (
+        highlight_id {_ID} PRIMARY KEY, game_id {_ID} NOT NULL,
+        start_s double precision NOT NULL, end_s double precision NOT NULL, title text NOT NULL,
+        uri text, athlete_id text)""",
+    "CREATE INDEX highlights_game ON highlights (game_id, start_s)",
+)
+
+#: Raw tables, partitioned (or chunked) by capture time, and the length of a part in seconds.
+_ARCHIVE = {"frames": _DAY_S, "samples": _DAY_S}
+_HYPERTABLES = {**_ARCHIVE, "metrics": 7 * _DAY_S}
+
+# Float seconds -> whole seconds for TimescaleDB's integer time dimension, clamped so that
+# infinities and NaN land in an edge chunk instead of failing the insert.
+_EPOCH_S = """CREATE FUNCTION epoch_s(double precision) RETURNS bigint
+    LANGUAGE sql IMMUTABLE PARALLEL SAFE
+    AS $$ SELECT CASE WHEN $1 > 9e15 THEN 9000000000000000
+                      WHEN $1 < -9e15 THEN -9000000000000000 ELSE floor($1)::bigint END $$"""
+
+_HYPERTABLE = (
+    "SELECT {}({}::regclass, 'timestamp', chunk_time_interval => {}::bigint, "
+    "time_partitioning_func => 'epoch_s'::regproc, create_default_indexes => false)"
+)
+
+
+def _migration_1(conn: Conn, layout: Layout, extension_schema: str) -> None:
+    """The initial schema."""
+    if layout == "timescaledb":
+        for statement in (_FRAMES, _SAMPLES, _METRICS, _EPOCH_S):
+            conn.execute(statement)
+        create = sql.Identifier(extension_schema, "create_hypertable")
+        for table, chunk_s in _HYPERTABLES.items():
+            conn.execute(
+                sql.SQL(_HYPERTABLE).format(create, sql.Literal(table), sql.Literal(chunk_s))
+            )
+    else:
+        conn.execute(_FRAMES + ' PARTITION BY RANGE ("timestamp")')
+        conn.execute(_SAMPLES + ' PARTITION BY RANGE ("timestamp")')
+        conn.execute(_METRICS)
+        # No DEFAULT partition: day partitions are attached (and detached) concurrently with
+        # reads and writes, which a default partition would forbid or block.
+        edges = {"kickoff": ("MINVALUE", EPOCH_FLOOR_S), "far": (_LAST_DAY * _DAY_S, "MAXVALUE")}
+        for table in _ARCHIVE:
+            for suffix, (low, high) in edges.items():
+                bounds = [sql.SQL(b) if isinstance(b, str) else sql.Literal(b) for b in (low, high)]
+                conn.execute(
+                    sql.SQL("CREATE TABLE {} PARTITION OF {} FOR VALUES FROM ({}) TO ({})").format(
+                        sql.Identifier(f"{table}_{suffix}"), sql.Identifier(table), *bounds
+                    )
+                )
+    for table in _ARCHIVE:  # retention deletes by time: read only the block ranges it drops
+        conn.execute(
+            sql.SQL('CREATE INDEX {} ON {} USING brin ("timestamp")').format(
+                sql.Identifier(f"{table}_time"), sql.Identifier(table)
+            )
+        )
+    for statement in _COMMON:
+        conn.execute(statement)
+
+
+#: Migration ``n`` brings a schema from version ``n - 1`` to ``n``: append, never edit.
+_MIGRATIONS: tuple[Callable[[Conn, Layout, str], None], ...] = (_migration_1,)
+
+# -- writes --------------------------------------------------------------------------------------
+
+#: Columns copied (in the order of the schema's fields) and their binary types.
+_SAMPLE_COPY = {
+    "athlete_id": "text", "timestamp": "float8", "game_id": "text", "heart_rate_bpm": "float8",
+    "rr_interval_ms": "float8", "core_temp_c": "float8",
+}  # fmt: skip
+_METRIC_COPY = {
+    "game_id": "text", "subject_id": "text", "metric": "text", "timestamp": "float8",
+    "value": "float8", "unit": "text", "frame": "int8", "team": "text", "private": "bool",
+}  # fmt: skip
+_FRAME_COPY = {
+    "game_id": "text", "frame": "int8", "timestamp": "float8", "period": "int4",
+    "object_id": "text", "team": "text", "x": "float8", "y": "float8", "z": "float8",
+}  # fmt: skip
+
+# Inserts the staged metrics ({conflict}: nothing, or ON CONFLICT DO NOTHING) and folds the rows
+# really inserted into metric_games, in key order (concurrent writers lock rows in one order).
+_INSERT_METRICS = """
+WITH new AS (
+    INSERT INTO metrics SELECT * FROM metrics_stage {conflict}
+    RETURNING game_id, subject_id, metric, "timestamp", value, unit, team
+), per_game AS (
+    SELECT game_id, subject_id, metric, count(*) AS n, sum(value) AS total,
+           max(value) AS max_value, min("timestamp") AS first_ts, max("timestamp") AS last_ts,
+           (array_agg(value ORDER BY "timestamp" DESC))[1] AS last_value,
+           (array_agg(unit ORDER BY "timestamp" DESC))[1] AS unit,
+           (array_agg(team ORDER BY "timestamp" DESC) FILTER (WHERE team IS NOT NULL))[1] AS team
+    FROM new GROUP BY game_id, subject_id, metric
+), folded AS (
+    INSERT INTO metric_games AS g SELECT * FROM per_game ORDER BY game_id, subject_id, metric
+    ON CONFLICT (game_id, subject_id, metric) DO UPDATE SET
+        n = g.n + excluded.n,
+        total = g.total + excluded.total,
+        max_value = greatest(g.max_value, excluded.max_value),
+        first_ts = least(g.first_ts, excluded.first_ts),
+        last_ts = greatest(g.last_ts, excluded.last_ts),
+        last_value = CASE WHEN excluded.last_ts > g.last_ts
+                          THEN excluded.last_value ELSE g.last_value END,
+        unit = CASE WHEN excluded.last_ts > g.last_ts THEN excluded.unit ELSE g.unit END,
+        team = coalesce(excluded.team, g.team)
+)
+SELECT coalesce(sum(n), 0)::bigint FROM per_game"""
+
+_EVENT_FIELDS = (
+    "game_id", "event_id", "kind", "timestamp", "period", "game_clock", "team", "player_id",
+    "x", "y", "end_x", "end_y", "outcome", "xg",
+)  # fmt: skip
+_ALERT_FIELDS = (
+    "alert_id", "game_id", "subject_id", "rule", "metric", "value", "threshold", "severity",
+    "message", "timestamp", "private",
+)  # fmt: skip
+_GAME_FIELDS = (
+    "game_id", "sport", "home", "away", "starts_at", "field_length_m", "field_width_m",
+)  # fmt: skip
+_ATHLETE_FIELDS = ("athlete_id", "name", "team", "position", "birth_year")
+_HIGHLIGHT_FIELDS = ("highlight_id", "game_id", "start_s", "end_s", "title", "uri", "athlete_id")
+
+
+def _insert(
+    table: str, fields: Sequence[str], tail: str, cast: dict[str, str] | None = None
+) -> str:
+    cast = cast or {}
+    columns = ", ".join(f'"{f}"' for f in fields)
+    values = ", ".join("%s" + cast.get(f, "") for f in fields)
+    return f"INSERT INTO {table} ({columns}) VALUES ({values}) {tail}"
+
+
+_INSERT_EVENTS = _insert(
+    "events", (*_EVENT_FIELDS, "attributes"), "ON CONFLICT DO NOTHING", {"attributes": "::jsonb"}
+)
+_INSERT_ALERTS = _insert("alerts", _ALERT_FIELDS, "ON CONFLICT DO NOTHING")
+_INSERT_HIGHLIGHTS = _insert("highlights", _HIGHLIGHT_FIELDS, "ON CONFLICT DO NOTHING")
+# Upserts: a value left out (None) keeps what is known (the archive writer names a game by its
+# sport and field only, and must not erase its teams).
+_UPSERT_GAMES = _insert(
+    "games AS g",
+    _GAME_FIELDS,
+    "ON CONFLICT (game_id) DO UPDATE SET sport = excluded.sport, "
+    "home = coalesce(excluded.home, g.home), away = coalesce(excluded.away, g.away), "
+    "starts_at = coalesce(excluded.starts_at, g.starts_at), "
+    "field_length_m = excluded.field_length_m, field_width_m = excluded.field_width_m",
+)
+_UPSERT_ATHLETES = _insert(
+    "athletes AS a",
+    _ATHLETE_FIELDS,
+    "ON CONFLICT (athlete_id) DO UPDATE SET "
+    + ", ".join(f"{f} = coalesce(excluded.{f}, a.{f})" for f in _ATHLETE_FIELDS[1:]),
+)
+
+# -- reads ---------------------------------------------------------------------------------------
+
+#: A game's value of a metric from its metric_games row, per reduction.
+_PER_GAME = {
+    "max": "g.max_value", "last": "g.last_value", "mean": "g.total / g.n", "sum": "g.total",
+}  # fmt: skip
+#: The same reductions over raw rows (a leaderboard since a time within a game).
+_PER_ROWS = {
+    "max": "max(m.value)",
+    "last": '(array_agg(m.value ORDER BY m."timestamp" DESC))[1]',
+    "mean": "avg(m.value)",
+    "sum": "sum(m.value)",
+}
+
+
+#: A row of ``COPY (SELECT timestamp, x, y ...) TO STDOUT (FORMAT BINARY)``: field count, then
+#: each field's length and big-endian value.
+_XY_ROW = np.dtype(
+    [("n", ">i2"), ("lt", ">i4"), ("t", ">f8"), ("lx", ">i4"), ("x", ">f8"),
+     ("ly", ">i4"), ("y", ">f8")]
+)  # fmt: skip
+
+
+def _check_reduction(per_game: str) -> None:
+    if per_game not in _PER_GAME:
+        raise ConfigError(f"per_game must be one of {sorted(_PER_GAME)}, got {per_game!r}")
+
+
+def _bounded(query: str, params: list[Any], start_s: float | None, end_s: float | None) -> str:
+    """``query`` limited to ``start_s <= timestamp <= end_s`` where given, in time order."""
+    if start_s is not None:
+        query += ' AND "timestamp" >= %s'
+        params.append(start_s)
+    if end_s is not None:
+        query += ' AND "timestamp" <= %s'
+        params.append(end_s)
+    return query + ' ORDER BY "timestamp"'
+
+
+def _day_table(table: str, day: int) -> str:
+    return f"{table}_{datetime.fromtimestamp(day * _DAY_S, UTC):%Y%m%d}"
+
+
+def _days(times: Iterable[float]) -> set[int]:
+    """UTC days (since the epoch) holding ``times``; kick-off and non-finite times have none."""
+    return {int(t // _DAY_S) for t in times if EPOCH_FLOOR_S <= t < _LAST_DAY * _DAY_S}
+
+
+def _is_missing_partition(exc: CheckViolation) -> bool:
+    return (exc.diag.message_primary or "").startswith("no partition of relation")
+
+
+# -- connections ---------------------------------------------------------------------------------
+
+
+class _Pool:
+    """Connections shared by threads: a call borrows one (only its thread uses it) and gives it
+    back; broken ones are dropped, so the next call connects afresh."""
+
+    def __init__(self, params: dict[str, Any], schema: str, where: str, size: int) -> None:
+        self._params = params
+        self._schema = schema
+        self._where = where
+        self._size = size
+        self._idle: list[Conn] = []
+        self._lock = threading.Lock()
+        self._slots = threading.BoundedSemaphore(size)
+        self._closed = False
+        self._down_since: float | None = None
+
+    def run(self, what: str, fn: Callable[[Conn], T]) -> T:
+        """``fn(connection)``, psycopg errors raised as StoreError. A pooled connection found
+        dead (the server restarted) is replaced once by a fresh one: every write is idempotent."""
+        if not self._slots.acquire(timeout=60.0):
+            raise StoreError(f"PostgreSQL at {self._where}: {self._size} connections busy ({what})")
+        try:
+            for attempt in (1, 2):
+                conn, pooled = self._borrow(what)
+                try:
+                    result = fn(conn)
+                except psycopg.Error as exc:
+                    if not conn.closed:  # the server said no; the connection is fine
+                        self._give_back(conn)
+                        raise StoreError(
+                            f"PostgreSQL at {self._where} refused {what}: {exc}"
+                        ) from exc
+                    if pooled and attempt == 1:
+                        self._drop_idle()  # as stale as this one
+                        continue
+                    raise self._unreachable(what, exc) from exc
+                except BaseException:
+                    conn.close()  # it may be mid-protocol
+                    raise
+                self._give_back(conn)
+                if self._down_since is not None:
+                    self._back()
+                return result
+            raise AssertionError("unreachable")  # pragma: no cover
+        finally:
+            self._slots.release()
+
+    def close(self) -> None:
+        with self._lock:
+            self._closed = True
+        self._drop_idle()
+
+    def _borrow(self, what: str) -> tuple[Conn, bool]:
+        with self._lock:
+            if self._closed:
+                raise StoreError(f"the PostgreSQL store at {self._where} is closed ({what})")
+            if self._idle:
+                return self._idle.pop(), True
+        try:
+            conn = psycopg.connect(**self._params, autocommit=True)
+        except psycopg.Error as exc:
+            raise self._unreachable(what, exc) from exc
+        try:
+            conn.execute(sql.SQL("SET search_path TO {}").format(sql.Identifier(self._schema)))
+        except psycopg.Error as exc:
+            conn.close()
+            raise self._unreachable(what, exc) from exc
+        return conn, False
+
+    def _give_back(self, conn: Conn) -> None:
+        healthy = not conn.closed and conn.info.transaction_status == TransactionStatus.IDLE
+        with self._lock:
+            if healthy and not self._closed and len(self._idle) < self._size:
+                self._idle.append(conn)
+                return
+        conn.close()
+
+    def _drop_idle(self) -> None:
+        with self._lock:
+            idle, self._idle = self._idle, []
+        for conn in idle:
+            conn.close()
+
+    def _unreachable(self, what: str, exc: psycopg.Error) -> StoreError:
+        lines = str(exc).strip().splitlines()
+        reason = lines[0] if lines else type(exc).__name__
+        with self._lock:
+            first, self._down_since = self._down_since is None, self._down_since or time.monotonic()
+        if first:
+            log.warning("PostgreSQL at %s is unreachable: %s", self._where, reason)
+        return StoreError(
+            f"PostgreSQL at {self._where} is unreachable ({what}): {reason}; "
+            "the store reconnects on its next call"
+        )
+
+    def _back(self) -> None:
+        with self._lock:
+            since, self._down_since = self._down_since, None
+        if since is not None:
+            down_s = time.monotonic() - since
+            log.warning("PostgreSQL at %s is reachable again (%.1f s)", self._where, down_s)
+
+
+# -- the store -----------------------------------------------------------------------------------
+
+
+class PostgresStore(Store):
+    """The store on a PostgreSQL server (the module docstring describes the layout).
+
+    Args:
+        url: A libpq URL or connection string, e.g. ``postgresql://user@host:5432/db``.
+        schema: Schema holding the tables (created on open).
+        timescale: TimescaleDB: None (default) uses it when the extension can be created, True
+            requires it (``open()`` fails without), False never uses it. Only a new schema
+            chooses; an existing one keeps its layout.
+        max_connections: Most connections open at once; further calls wait for one.
+
+    Safe to call from several threads at once.
+    """
+
+    name = "postgres"
+
+    def __init__(
+        self,
+        url: str,
+        schema: str = "arenaflow",
+        *,
+        timescale: bool | None = None,
+        max_connections: int = 16,
+    ) -> None:
+        if not schema:
+            raise ConfigError("schema must not be empty")
+        if max_connections < 1:
+            raise ConfigError(f"max_connections must be >= 1, got {max_connections}")
+        try:
+            given = conninfo_to_dict(url)
+        except psycopg.Error as exc:
+            raise ConfigError(f"not a PostgreSQL URL or connection string: {exc}") from exc
+        self.schema = schema
+        self.timescale = timescale
+        self.where = f"{given.get('host') or 'localhost'}:{given.get('port') or 5432}"
+        self.where += f"/{given.get('dbname') or ''}"
+        self._params: dict[str, Any] = {**_CONNECT_DEFAULTS, **given}
+        self._max_connections = max_connections
+        self._pool: _Pool | None = None
+        self._layout: Layout | None = None
+        self._lock = threading.Lock()
+        self._partitions: set[tuple[str, int]] = set()  # (table, day) known to exist
+
+    def __repr__(self) -> str:
+        return f"PostgresStore({self.where!r}, schema={self.schema!r})"
+
+    @property
+    def layout(self) -> Layout | None:
+        """``"timescaledb"`` or ``"partitioned"``, once open."""
+        return self._layout
+
+    # -- life cycle ------------------------------------------------------------------------------
+    def open(self) -> None:
+        """Connect, create the schema if missing and apply pending migrations (idempotent)."""
+        with self._lock:
+            if self._pool is None:
+                self._pool = _Pool(self._params, self.schema, self.where, self._max_connections)
+            pool = self._pool
+        self._layout = pool.run("open", self._migrate)
+
+    def close(self) -> None:
+        with self._lock:
+            pool, self._pool = self._pool, None
+        if pool is not None:
+            pool.close()
+
+    def schema_version(self) -> int:
+        rows = self._rows("schema_version", "SELECT max(version) FROM schema_version", [])
+        return int(rows[0][0] or 0)
+
+    @staticmethod
+    def drop_schema(url: str, schema: str) -> None:
+        """Drop ``schema`` and everything in it."""
+        drop = sql.SQL("DROP SCHEMA IF EXISTS {} CASCADE").format(sql.Identifier(schema))
+        try:
+            with psycopg.connect(url, autocommit=True, connect_timeout=10) as conn:
+                conn.execute(drop)
+        except psycopg.Error as exc:
+            raise StoreError(f"PostgreSQL: cannot drop schema {schema!r}: {exc}") from exc
+
+    def _migrate(self, conn: Conn) -> Layout:
+        with conn.transaction():
+            lock = f"arenaflow.migrate.{self.schema}"
+            conn.execute("SELECT pg_advisory_xact_lock(hashtext(%s))", [lock])
+            conn.execute(
+                sql.SQL("CREATE SCHEMA IF NOT EXISTS {}").format(sql.Identifier(self.schema))
+            )
+            conn.execute(
+                "CREATE TABLE IF NOT EXISTS schema_version (version integer PRIMARY KEY, "
+                "layout text NOT NULL, applied_at timestamptz NOT NULL DEFAULT now())"
+            )
+            row = conn.execute("SELECT max(version), min(layout) FROM schema_version").fetchone()
+            version, known = (int(row[0] or 0), row[1]) if row else (0, None)
+            if len(_MIGRATIONS) != SCHEMA_VERSION:  # a code error: say so before touching data
+                raise StoreError(
+                    f"the PostgreSQL store has {len(_MIGRATIONS)} migrations for schema version "
+                    f"{SCHEMA_VERSION}: add the missing ones to arenaflow.store.postgres"
+                )
+            if version > SCHEMA_VERSION:
+                raise StoreError(
+                    f"schema {self.schema!r} at {self.where} is at version {version}, newer than "
+                    f"this arenaflow's {SCHEMA_VERSION}: upgrade arenaflow"
+                )
+            layout: Layout = "timescaledb" if known == "timescaledb" else "partitioned"
+            extension_schema = "public"
+            if known is None:
+                layout, extension_schema = self._choose_layout(conn)
+            for number in range(version + 1, SCHEMA_VERSION + 1):
+                _MIGRATIONS[number - 1](conn, layout, extension_schema)
+                conn.execute(
+                    "INSERT INTO schema_version (version, layout) VALUES (%s, %s)", [number, layout]
+                )
+                log.info("schema %s: migration %d applied (%s)", self.schema, number, layout)
+        return layout
+
+    def _choose_layout(self, conn: Conn) -> tuple[Layout, str]:
+        """TimescaleDB when wanted and it can be created; the plain layout otherwise."""
+        if self.timescale is False:
+            return "partitioned", "public"
+        available = conn.execute(
+            "SELECT 1 FROM pg_available_extensions WHERE name = 'timescaledb'"
+        ).fetchone()
+        reason = "the extension is not installed on the server"
+        if available:
+            try:
+                with conn.transaction():  # a savepoint: failing leaves the migration going
+                    conn.execute("CREATE EXTENSION IF NOT EXISTS timescaledb")
+                    row = conn.execute(
+                        "SELECT extnamespace::regnamespace::text FROM pg_extension "
+                        "WHERE extname = 'timescaledb'"
+                    ).fetchone()
+                return "timescaledb", str(row[0]) if row else "public"
+            except psycopg.Error as exc:
+                reason = str(exc).strip()
+        if self.timescale:
+            raise StoreError(f"TimescaleDB cannot be used at {self.where}: {reason}")
+        log.info("schema %s: plain partitioned tables (no TimescaleDB: %s)", self.schema, reason)
+        return "partitioned", "public"
+
+    def _call(self, what: str, fn: Callable[[Conn], T]) -> T:
+        pool = self._pool
+        if pool is None:
+            raise StoreError(f"{self!r} is not open ({what})")
+        if self._layout is None:  # open() could not reach the server: migrate now
+            self._layout = pool.run("open", self._migrate)
+        return pool.run(what, fn)
+
+    def _rows(self, what: str, query: str, params: Sequence[Any] | dict[str, Any]) -> list[Any]:
+        return self._call(what, lambda c: c.execute(query, params).fetchall())
+
+    # -- writes ----------------------------------------------------------------------------------
+    def write_frames(self, frames: Sequence[TrackingFrame]) -> int:
+        rows = [
+            (f.game_id, f.frame, f.timestamp, f.period, o.id, o.team, o.x, o.y, o.z)
+            for f in frames
+            for o in f.objects
+        ]
+        # In key order: the index fills in runs, an athlete's rows share heap pages (faster to
+        # write and to read back), and concurrent writers wait for each other, never deadlock.
+        rows.sort(key=itemgetter(0, 4, 2, 1))
+        return self._archive("frames", _FRAME_COPY, rows, [f.timestamp for f in frames])
+
+    def write_samples(self, samples: Sequence[BiometricSample]) -> int:
+        rows = sorted(map(attrgetter(*_SAMPLE_COPY), samples), key=itemgetter(0, 1))
+        return self._archive("samples", _SAMPLE_COPY, rows, [s.timestamp for s in samples])
+
+    def write_metrics(self, updates: Sequence[MetricUpdate]) -> int:
+        # In key order: concurrent writers of overlapping batches then wait, never deadlock.
+        rows = sorted(map(attrgetter(*_METRIC_COPY), updates), key=itemgetter(0, 1, 2, 3))
+        if not rows:
+            return 0
+
+        def write(conn: Conn) -> int:
+            stage = self._stage(conn, "metrics")
+            try:  # most batches are new: a plain insert is much cheaper than ON CONFLICT
+                with conn.transaction():
+                    self._copy(conn, stage, _METRIC_COPY, rows)
+                    row = conn.execute(_INSERT_METRICS.format(conflict="")).fetchone()
+            except UniqueViolation:
+                with conn.transaction():
+                    self._copy(conn, stage, _METRIC_COPY, rows)
+                    conflict = "ON CONFLICT DO NOTHING"
+                    row = conn.execute(_INSERT_METRICS.format(conflict=conflict)).fetchone()
+            return int(row[0]) if row else 0
+
+        return self._call("write_metrics", write)
+
+    def write_events(self, events: Sequence[GameEvent]) -> int:
+        fields = attrgetter(*_EVENT_FIELDS)
+        rows = [
+            (*fields(e), msgspec.json.encode(e.attributes).decode())
+            for e in sorted(events, key=attrgetter("game_id", "event_id"))
+        ]
+        return self._many("write_events", _INSERT_EVENTS, rows)
+
+    def write_alerts(self, alerts: Sequence[Alert]) -> int:
+        rows = list(map(attrgetter(*_ALERT_FIELDS), sorted(alerts, key=attrgetter("alert_id"))))
+        return self._many("write_alerts", _INSERT_ALERTS, rows)
+
+    def write_highlights(self, highlights: Sequence[Highlight]) -> int:
+        ordered = sorted(highlights, key=attrgetter("highlight_id"))
+        return self._many(
+            "write_highlights",
+            _INSERT_HIGHLIGHTS,
+            list(map(attrgetter(*_HIGHLIGHT_FIELDS), ordered)),
+        )
+
+    def upsert_games(self, games: Sequence[Game]) -> None:
+        ordered = sorted(games, key=attrgetter("game_id"))
+        self._many("upsert_games", _UPSERT_GAMES, list(map(attrgetter(*_GAME_FIELDS), ordered)))
+
+    def upsert_athletes(self, athletes: Sequence[Athlete]) -> None:
+        ordered = sorted(athletes, key=attrgetter("athlete_id"))
+        rows = list(map(attrgetter(*_ATHLETE_FIELDS), ordered))
+        self._many("upsert_athletes", _UPSERT_ATHLETES, rows)
+
+    def _many(self, what: str, statement: str, rows: list[Any]) -> int:
+        if not rows:
+            return 0
+
+        def write(conn: Conn) -> int:
+            with conn.transaction(), conn.cursor() as cur:
+                cur.executemany(statement, rows)
+                return max(cur.rowcount, 0)
+
+        return self._call(what, write)
+
+    @staticmethod
+    def _copy(conn: Conn, target: str, columns: dict[str, str], rows: list[Any]) -> None:
+        statement = sql.SQL("COPY {} ({}) FROM STDIN (FORMAT BINARY)").format(
+            sql.Identifier(target), sql.SQL(", ").join(map(sql.Identifier, columns))
+        )
+        with conn.cursor() as cur, cur.copy(statement) as copy:
+            copy.set_types(list(columns.values()))
+            for row in rows:
+                copy.write_row(row)
+
+    @staticmethod
+    def _stage(conn: Conn, table: str) -> str:
+        stage = f"{table}_stage"
+        conn.execute(
+            sql.SQL("CREATE TEMP TABLE IF NOT EXISTS {} (LIKE {}) ON COMMIT DELETE ROWS").format(
+                sql.Identifier(stage), sql.Identifier(table)
+            )
+        )
+        return stage
+
+    def _archive(
+        self, table: str, columns: dict[str, str], rows: list[Any], times: list[float]
+    ) -> int:
+        """Append rows to a raw table: COPY straight in, or, when some are there already, staged
+        and inserted with ON CONFLICT DO NOTHING. Returns the rows new to the table."""
+        if not rows:
+            return 0
+
+        def write(conn: Conn) -> int:
+            for attempt in (1, 2):
+                self._ensure_partitions(conn, table, times)
+                try:
+                    try:
+                        with conn.transaction():
+                            self._copy(conn, table, columns, rows)
+                        return len(rows)
+                    except UniqueViolation:
+                        return self._insert_new(conn, table, columns, rows)
+                except CheckViolation as exc:  # a day partition dropped by another process
+                    if attempt == 2 or not _is_missing_partition(exc):
+                        raise
+                    with self._lock:
+                        self._partitions = {p for p in self._partitions if p[0] != table}
+            raise AssertionError("unreachable")  # pragma: no cover
+
+        return self._call(f"write_{table}", write)
+
+    def _insert_new(self, conn: Conn, table: str, columns: dict[str, str], rows: list[Any]) -> int:
+        stage = self._stage(conn, table)
+        names = sql.SQL(", ").join(map(sql.Identifier, columns))
+        insert = sql.SQL("INSERT INTO {} ({}) SELECT {} FROM {} ON CONFLICT DO NOTHING").format(
+            sql.Identifier(table), names, names, sql.Identifier(stage)
+        )
+        with conn.transaction():
+            self._copy(conn, stage, columns, rows)
+            return max(conn.execute(insert).rowcount, 0)
+
+    def _ensure_partitions(self, conn: Conn, table: str, times: Iterable[float]) -> None:
+        """Create the day partitions ``times`` fall in, and the next days', where missing."""
+        if self._layout != "partitioned":
+            return
+        days = _days(times)
+        with self._lock:
+            missing = sorted(
+                d
+                for d in days | {d + 1 for d in days}
+                if (table, d) not in self._partitions and d < _LAST_DAY
+            )
+        if not missing:
+            return
+        # CREATE + ATTACH rather than CREATE ... PARTITION OF: attaching locks the table in a
+        # mode that lets reads and writes go on (a new day must not wait for a long export).
+        create = "CREATE TABLE IF NOT EXISTS {} (LIKE {} INCLUDING DEFAULTS)"
+        attach = "ALTER TABLE {} ATTACH PARTITION {} FOR VALUES FROM ({}) TO ({})"
+        with conn.transaction():
+            # Retention detaching a day holds the table a while: fail (and be retried), not hang.
+            conn.execute("SET LOCAL lock_timeout = '30s'")
+            lock = f"arenaflow.partitions.{self.schema}"
+            conn.execute("SELECT pg_advisory_xact_lock(hashtext(%s))", [lock])
+            for day in missing:
+                part = sql.Identifier(_day_table(table, day))
+                found = conn.execute(
+                    "SELECT 1 FROM pg_inherits WHERE inhrelid = to_regclass(%s)",
+                    [_day_table(table, day)],
+                ).fetchone()
+                if found:
+                    continue
+                conn.execute(sql.SQL(create).format(part, sql.Identifier(table)))
+                low, high = sql.Literal(float(day * _DAY_S)), sql.Literal(float((day + 1) * _DAY_S))
+                conn.execute(sql.SQL(attach).format(sql.Identifier(table), part, low, high))
+        with self._lock:
+            self._partitions.update((table, d) for d in missing)
+
+    # -- queries ---------------------------------------------------------------------------------
+    def latest(
+        self, game_id: str, subject_id: str | None = None, metric: str | None = None
+    ) -> list[Point]:
+        query = (
+            "SELECT game_id, subject_id, metric, last_ts, last_value, unit FROM metric_games "
+            "WHERE game_id = %s"
+        )
+        params: list[Any] = [game_id]
+        if subject_id is not None:
+            query += " AND subject_id = %s"
+            params.append(subject_id)
+        if metric is not None:
+            query += " AND metric = %s"
+            params.append(metric)
+        rows = self._rows("latest", query + " ORDER BY subject_id, metric", params)
+        return [Point(*row) for row in rows]
+
+    def window(
+        self,
+        game_id: str,
+        subject_id: str,
+        metric: str,
+        start_s: float | None = None,
+        end_s: float | None = None,
+    ) -> list[Point]:
+        params: list[Any] = [game_id, subject_id, metric]
+        query = _bounded(
+            'SELECT "timestamp", value, unit FROM metrics '
+            "WHERE game_id = %s AND subject_id = %s AND metric = %s",
+            params,
+            start_s,
+            end_s,
+        )
+        rows = self._rows("window", query, params)
+        return [Point(game_id, subject_id, metric, t, v, u) for t, v, u in rows]
+
+    def history(
+        self,
+        subject_id: str,
+        metric: str,
+        per_game: Aggregate = "max",
+        exclude_game: str | None = None,
+    ) -> Summary:
+        _check_reduction(per_game)
+        query = (
+            f"SELECT g.game_id, {_PER_GAME[per_game]} FROM metric_games g "
+            "WHERE g.subject_id = %s AND g.metric = %s"
+        )
+        params: list[Any] = [subject_id, metric]
+        if exclude_game is not None:
+            query += " AND g.game_id <> %s"
+            params.append(exclude_game)
+        per = {g: float(v) for g, v in self._rows("history", query + " ORDER BY 1", params)}
+        if not per:
+            return Summary(subject_id, metric, 0, None, None, None, None, {})
+        values = np.fromiter(per.values(), dtype=np.float64, count=len(per))
+        p50, p90 = np.percentile(values, [50.0, 90.0])  # linear, as percentile_cont
+        mean, top = float(values.mean()), float(values.max())
+        return Summary(subject_id, metric, len(per), mean, top, float(p50), float(p90), per)
+
+    def leaderboard(
+        self,
+        metric: str,
+        n: int = 10,
+        per_game: Aggregate = "max",
+        game_id: str | None = None,
+        since_s: float | None = None,
+    ) -> list[Leader]:
+        _check_reduction(per_game)
+        value = _PER_GAME[per_game]
+        params = {"metric": metric, "game": game_id, "since": since_s, "n": n}
+        where = "g.metric = %(metric)s"
+        if game_id is not None:
+            where += " AND g.game_id = %(game)s"
+        if since_s is None:
+            query = (
+                f"SELECT g.subject_id, g.game_id, {value}, coalesce(g.team, a.team) "
+                "FROM metric_games g LEFT JOIN athletes a ON a.athlete_id = g.subject_id "
+                f"WHERE {where} ORDER BY {value} DESC, g.subject_id, g.game_id LIMIT %(n)s"
+            )
+        else:
+            # Games wholly since ``since_s`` come from metric_games; a game that straddles it is
+            # reduced from its rows since then.
+            query = (
+                f"WITH per_game AS (SELECT g.subject_id, g.game_id, {value} AS value, g.team "
+                f"FROM metric_games g WHERE {where} AND g.first_ts >= %(since)s "
+                f"UNION ALL SELECT g.subject_id, g.game_id, {_PER_ROWS[per_game]}, g.team "
+                "FROM metric_games g JOIN metrics m ON m.game_id = g.game_id "
+                "AND m.subject_id = g.subject_id AND m.metric = g.metric "
+                f"WHERE {where} AND g.first_ts < %(since)s AND g.last_ts >= %(since)s "
+                'AND m."timestamp" >= %(since)s GROUP BY g.subject_id, g.game_id, g.team) '
+                "SELECT p.subject_id, p.game_id, p.value, coalesce(p.team, a.team) "
+                "FROM per_game p LEFT JOIN athletes a ON a.athlete_id = p.subject_id "
+                "ORDER BY p.value DESC, p.subject_id, p.game_id LIMIT %(n)s"
+            )
+        rows = self._rows("leaderboard", query, params)
+        return [Leader(s, g, float(v), team) for s, g, v, team in rows]
+
+    def events(self, game_id: str, kind: str | None = None) -> list[GameEvent]:
+        columns = ", ".join(f'"{f}"' for f in (*_EVENT_FIELDS, "attributes"))
+        query = f"SELECT {columns} FROM events WHERE game_id = %s"
+        params: list[Any] = [game_id]
+        if kind is not None:
+            query += " AND kind = %s"
+            params.append(kind)
+        query += ' ORDER BY "timestamp", event_id'
+        return self._objects("events", GameEvent, query, params)
+
+    def alerts(self, game_id: str) -> list[Alert]:
+        columns = ", ".join(f'"{f}"' for f in _ALERT_FIELDS)
+        query = f'SELECT {columns} FROM alerts WHERE game_id = %s ORDER BY "timestamp", alert_id'
+        return self._objects("alerts", Alert, query, [game_id])
+
+    def game(self, game_id: str) -> Game | None:
+        query = f"SELECT {', '.join(_GAME_FIELDS)} FROM games WHERE game_id = %s"
+        found = self._objects("game", Game, query, [game_id])
+        return found[0] if found else None
+
+    def _objects(self, what: str, kind: Callable[..., T], query: str, params: list[Any]) -> list[T]:
+        def read(conn: Conn) -> list[T]:
+            with conn.cursor(row_factory=kwargs_row(kind)) as cur:
+                return cur.execute(query, params).fetchall()
+
+        return self._call(what, read)
+
+    def positions(
+        self,
+        game_id: str,
+        athlete_id: str,
+        start_s: float | None = None,
+        end_s: float | None = None,
+    ) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
+        # A whole game is 135,000 rows an athlete: they come as binary COPY, read by numpy
+        # in one go (three NOT NULL float8 columns: fixed-width rows) instead of as tuples.
+        select = sql.SQL(
+            'SELECT "timestamp", x, y FROM frames WHERE game_id = {} AND object_id = {}'
+        )
+        query = select.format(sql.Literal(game_id), sql.Literal(athlete_id))
+        if start_s is not None:
+            query += sql.SQL(' AND "timestamp" >= {}').format(sql.Literal(float(start_s)))
+        if end_s is not None:
+            query += sql.SQL(' AND "timestamp" <= {}').format(sql.Literal(float(end_s)))
+        copy = sql.SQL('COPY ({} ORDER BY "timestamp", frame) TO STDOUT (FORMAT BINARY)').format(
+            query
+        )
+
+        def read(conn: Conn) -> bytes:
+            with conn.cursor() as cur, cur.copy(copy) as rows:
+                return b"".join(bytes(chunk) for chunk in rows)
+
+        data = self._call("positions", read)
+        # Header: 11-byte signature, flags, extension length (+ extension); trailer: int16 -1.
+        start = 19 + int.from_bytes(data[15:19], "big")
+        table = np.frombuffer(
+            data, dtype=_XY_ROW, offset=start, count=(len(data) - start - 2) // 38
+        )
+        xy = np.empty((table.size, 2), dtype=np.float64)
+        xy[:, 0], xy[:, 1] = table["x"], table["y"]
+        return table["t"].astype(np.float64), xy
+
+    # -- archive ---------------------------------------------------------------------------------
+    def export_game(self, game_id: str, path: Path, fmt: Literal["parquet", "csv"]) -> Path:
+        if fmt not in ("parquet", "csv"):
+            raise ConfigError(f"fmt must be 'parquet' or 'csv', got {fmt!r}")
+        path = Path(path)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        partial = path.with_name(path.name + ".part")
+        select = sql.SQL(
+            "SELECT {} FROM frames WHERE game_id = {} ORDER BY frame, object_id"
+        ).format(sql.SQL(", ").join(map(sql.Identifier, _FRAME_COPY)), sql.Literal(game_id))
+        writer = self._export_csv if fmt == "csv" else self._export_parquet
+        try:
+            self._call("export_game", lambda c: writer(c, select, partial))
+        except BaseException:
+            partial.unlink(missing_ok=True)
+            raise
+        partial.replace(path)
+        return path
+
+    @staticmethod
+    def _export_csv(conn: Conn, select: sql.Composed, path: Path) -> None:
+        statement = sql.SQL("COPY ({}) TO STDOUT (FORMAT CSV, HEADER)").format(select)
+        with path.open("wb") as fh, conn.cursor() as cur, cur.copy(statement) as copy:
+            for chunk in copy:
+                fh.write(chunk)
+
+    @staticmethod
+    def _export_parquet(conn: Conn, select: sql.Composed, path: Path) -> None:
+        import pyarrow as pa  # type: ignore[import-untyped, unused-ignore]
+        import pyarrow.parquet as pq  # type: ignore[import-untyped, unused-ignore]
+
+        types = {
+            "text": pa.string(), "int8": pa.int64(), "int4": pa.int32(), "float8": pa.float64(),
+        }  # fmt: skip
+        schema = pa.schema([(name, types[kind]) for name, kind in _FRAME_COPY.items()])
+        # A server-side cursor streams the game in chunks rather than holding it in memory.
+        with (
+            conn.transaction(),
+            conn.cursor(name="arenaflow_export") as cur,
+            pq.ParquetWriter(str(path), schema) as out,
+        ):
+            cur.execute(select)
+            while chunk := cur.fetchmany(100_000):
+                columns = [list(column) for column in zip(*chunk, strict=True)]
+                out.write_batch(pa.record_batch(columns, schema=schema))
+
+    def apply_retention(self, raw_days: float, now_s: float) -> int:
+        cutoff = now_s - raw_days * _DAY_S
+        if not cutoff > EPOCH_FLOOR_S:
+            return 0
+        return self._call("apply_retention", lambda c: self._retention(c, cutoff))
+
+    def _retention(self, conn: Conn, cutoff: float) -> int:
+        lock = f"arenaflow.retention.{self.schema}"
+        conn.execute("SELECT pg_advisory_lock(hashtext(%s))", [lock])  # one run at a time
+        try:
+            removed = 0
+            for table in _ARCHIVE:
+                if self._layout == "partitioned":
+                    removed += self._drop_days(conn, table, cutoff)
+                # The rest (the day the cutoff falls in; every chunk with TimescaleDB), by row.
+                delete = sql.SQL('DELETE FROM {} WHERE "timestamp" >= %s AND "timestamp" < %s')
+                cur = conn.execute(delete.format(sql.Identifier(table)), [EPOCH_FLOOR_S, cutoff])
+                removed += max(cur.rowcount, 0)
+            return removed
+        finally:
+            conn.execute("SELECT pg_advisory_unlock(hashtext(%s))", [lock])
+
+    def _drop_days(self, conn: Conn, table: str, cutoff: float) -> int:
+        """Drop the day partitions of ``table`` wholly before ``cutoff``; returns their rows.
+
+        Each is detached concurrently (reads and writes go on), counted, then dropped; a day
+        left detached or half-detached by an interrupted run is finished first."""
+        days = conn.execute(
+            "SELECT c.relname, c.relispartition, coalesce(i.inhdetachpending, false) "
+            "FROM pg_class c LEFT JOIN pg_inherits i ON i.inhrelid = c.oid "
+            "WHERE c.relnamespace = current_schema()::regnamespace AND c.relkind = 'r' "
+            "AND c.relname ~ %s",
+            [f"^{table}_[0-9]{{8}}$"],
+        ).fetchall()
+        removed = 0
+        for name, attached, pending in sorted(days):
+            day = (date.fromisoformat(name[-8:]) - date(1970, 1, 1)).days
+            if (day + 1) * _DAY_S > cutoff:
+                continue
+            part = sql.Identifier(name)
+            if attached:
+                mode = "FINALIZE" if pending else "CONCURRENTLY"
+                detach = sql.SQL("ALTER TABLE {} DETACH PARTITION {} " + mode)
+                conn.execute(detach.format(sql.Identifier(table), part))
+            with self._lock:
+                self._partitions.discard((table, day))
+            count = conn.execute(sql.SQL("SELECT count(*) FROM {}").format(part)).fetchone()
+            removed += int(count[0]) if count else 0
+            conn.execute(sql.SQL("DROP TABLE {}").format(part))
+        return removed
