@@ -144,7 +144,7 @@ def main() -> None:
         by_games[str(games)] = result
         print(f"{games} games: {json.dumps(result)}", file=sys.stderr)
     max_games = 0
-    for games in (5, 10, 15, 20, 25, 30, 40, 50, 75, 100, 150, 200, 300):
+    for games in (5, 10, 15, 20, 25, 30, 40, 50, 75, 100, 150, 200, 300, 400, 500, 600):
         run = paced(games, seconds)
         print(f"search {games}: {json.dumps(run)}", file=sys.stderr)
         if run["kept_up"] and run["p99_ms"] <= 20.0:

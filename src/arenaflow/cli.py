@@ -156,6 +156,12 @@ def _feed(
     return app, True
 
 
+async def _final_snapshot(app: App) -> None:
+    from arenaflow.pipeline import final_snapshot
+
+    await final_snapshot(app)
+
+
 def _open_store(name_or_url: str) -> Store | None:
     """The store ``--store`` names (None for ``none``), naming the option when it fails."""
     if name_or_url == "none":
@@ -228,7 +234,15 @@ def replay(
         typer.echo(f"  note: {note}")
     app, pipeline = _feed(app_target, source.field, rules, store)
     with contextlib.suppress(KeyboardInterrupt):
-        stats = asyncio.run(run_source(app, source, _speed(speed), description=source.provider))
+        stats = asyncio.run(
+            run_source(
+                app,
+                source,
+                _speed(speed),
+                description=source.provider,
+                finish=_final_snapshot if pipeline else None,
+            )
+        )
         _report(stats, app, pipeline)
 
 
@@ -271,6 +285,7 @@ def simulate(
                 _speed(speed),
                 total_s=total,
                 description=f"{games} x {sport}",
+                finish=_final_snapshot if pipeline else None,
             )
         )
         _report(stats, app, pipeline)
@@ -374,7 +389,7 @@ def query_history(
 @query_cli.command("leaders")
 def query_leaders(
     metric: Annotated[str, typer.Argument(help="Metric, e.g. speed or distance.")],
-    n: Annotated[int, typer.Option(min=1, max=1000, help="How many.")] = 10,
+    n: Annotated[int, typer.Option("--n", "-n", min=1, max=1000, help="How many.")] = 10,
     per_game: Annotated[
         Literal["max", "last", "mean", "sum"], typer.Option(help="How a game is reduced.")
     ] = "max",

@@ -47,4 +47,10 @@ def build_pipeline(
     return app, live
 
 
-__all__ = ["LiveTable", "PipelineConfig", "build_pipeline"]
+async def final_snapshot(app: App) -> None:
+    """Publish every cumulative metric that changed since the last 1 Hz tick (the end of a
+    replay or simulation, which may have run faster than the tick)."""
+    await app.invoke("aggregate", None)
+
+
+__all__ = ["LiveTable", "PipelineConfig", "build_pipeline", "final_snapshot"]

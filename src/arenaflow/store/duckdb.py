@@ -2,50 +2,27 @@
 
 Layout of the store's directory::
 
-    arenaflow.duckdb                          metrics, series, events, alerts, highlights, games,
-                                              athletes, schema_version
-    archive/frames/_staging/<digest>.parquet  one file per write_frames call, all its games
-    archive/frames/game_id=<id>/L<k>-<digest>.parquet   a game's frames, compacted (hive layout)
-    archive/samples/...                       raw biometric samples, the same layout
+    arenaflow.duckdb    metrics, series, events, alerts, highlights, games, athletes,
+                        schema_version
+    archive/frames/     raw tracking frames, one row per tracked object, as Parquet
+    archive/samples/    raw biometric samples, the same layout
 
-**Archive** (frames, one row per tracked object; samples). A write is one Parquet file in
-``_staging``, written under a temporary name, fsynced, renamed: no reader sees half a file. Its
-name is a digest of the batch's identity (game, number and object count of each frame; athlete
-and time of each sample), so a redelivered batch overwrites its own file with the same rows. A
-partly redelivered batch makes another file: duplicates of ``(game_id, frame, object_id)``
-(samples: ``(athlete_id, timestamp)``) are dropped by every read and every merge (a frame's
-content is taken to be fixed by its number). One file per call, not per game per call: 300 games
-batched every 50 ms would make 6,000 files a second.
+**Archive** (frames and samples): staged Parquet files, one per write, compacted into a few files
+per game and read in place by DuckDB; duplicates are dropped by every read and merge. The design
+is in :mod:`arenaflow.store.parquet_archive`.
 
-When staging holds ``compact_rows`` rows, 256 files or a file older than ``compact_age_s``, the
-writer that notices compacts, on its own thread (one at a time; the others go on writing): DuckDB
-copies the staged files into one ``L1`` file per game (``PARTITION_BY game_id``, the column kept
-in the files), the outputs are synced to disk (one ``sync(2)``, not an fsync per game) and
-renamed into place, then the staged files deleted. ``compact()`` does it all now. When a game holds
-``merge_fanin`` files of one level, they are merged (deduplicated, sorted by frame) into one of
-the next level, so a 90-minute game ends in a few dozen files whatever the batch size; a writer
-merges for at most half a second per call. Compacted names are digests of their inputs: a
-compaction that dies half-way reruns onto the same names. Readers (positions, heatmaps, exports)
-list a game's directory and the staged files, which DuckDB reads in place (``read_parquet``); a
-shared/exclusive lock keeps compaction and retention from deleting a file between the listing
-and the read.
-
-Samples are archived, not put in a table, for the reasons frames are: raw and high-rate (66,000 a
-second for 300 games at 10 Hz), written once, read rarely and in bulk, dropped by age. A DuckDB
-primary key over them would be an in-memory index of billions of entries, and a DuckDB
-transaction costs milliseconds where a staged file costs one write.
-
-**Metrics** are appended to ``metrics``, which has no primary key for the same reason.
-Idempotency comes from per-series aggregates (count, sum, max, first and last time, last value of
-each game, subject and metric), kept in memory for the games being written (loaded from
-``series`` when a game is first written). An update later than its series' last time is new: one
-comparison in the live case. Those at or before it (duplicates, or late values) are looked up in
-``metrics`` over their time range, which zone maps prune, and only absent ones are inserted. A
-batch is one ``INSERT`` (one transaction); the aggregates change once it has committed. They are
-saved to ``series`` every ``flush_interval_s`` and on close, with the sequence number of the last
-batch they hold; on open, later batches are folded in from ``metrics`` (a crash loses nothing).
-``latest``, ``compare``, ``history`` and ``leaderboard`` read aggregates: in memory for games
-being written, from ``series`` for the others (cached until the set of games in memory changes).
+**Metrics** are appended to ``metrics``, which has no primary key: in DuckDB it would be an
+in-memory index of billions of entries (why samples are archived, not put in a table). Idempotency
+comes from per-series aggregates (count, sum, max, first and last time, last value of each game,
+subject and metric), kept in memory for the games being written (loaded from ``series`` when a game
+is first written). An update later than its series' last time is new: one comparison in the live
+case. Those at or before it (duplicates, or late values) are looked up in ``metrics`` over their
+time range, which zone maps prune, and only absent ones are inserted. A batch is one ``INSERT`` (one
+transaction); the aggregates change once it has committed. They are saved to ``series`` every
+``flush_interval_s`` and on close, with the sequence number of the last batch they hold; on open,
+later batches are folded in from ``metrics`` (a crash loses nothing). ``latest``, ``compare``,
+``history`` and ``leaderboard`` read aggregates: in memory for games being written, from ``series``
+for the others (cached until the set of games in memory changes).
 
 **Threads.** A DuckDB connection is not thread-safe: each thread has its own cursor (a connection
 to the same database, as DuckDB's documentation prescribes); DuckDB runs the cursors' queries
@@ -53,9 +30,8 @@ concurrently (MVCC) and without the GIL. One lock serialises writes to the datab
 never conflict in DuckDB, but duplicate checks and aggregates want one writer); reads take only
 a brief lock on the in-memory aggregates; archive writes take none.
 
-**Retention** goes by archive file, from its Parquet statistics of ``timestamp``: a file all older
-than the cutoff is deleted, one partly older is rewritten without those rows; rows timed from
-kick-off (before :data:`~arenaflow.store.base.EPOCH_FLOOR_S`) are never old. Metrics are kept.
+**Retention** goes by archive file (see :mod:`arenaflow.store.parquet_archive`); metrics are
+kept.
 
 Example:
     >>> import tempfile
@@ -71,36 +47,28 @@ Example:
 
 from __future__ import annotations
 
-import hashlib
 import heapq
 import logging
 import math
-import os
-import re
-import shutil
 import threading
 import time
-import uuid
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
 from functools import partial
 from operator import attrgetter
 from pathlib import Path
 from typing import Any, Literal
-from urllib.parse import quote
 
 import duckdb
 import msgspec
 import numpy as np
 import pyarrow as pa  # type: ignore[import-untyped, unused-ignore]
-import pyarrow.parquet as pq  # type: ignore[import-untyped, unused-ignore]
 from numpy.typing import NDArray
 
 from arenaflow.errors import ConfigError, StoreError
 from arenaflow.sports.schemas import Alert, BiometricSample, GameEvent, MetricUpdate, TrackingFrame
+from arenaflow.store._duckdb_sql import arrow_schema, run, sql_literal
 from arenaflow.store.base import (
-    EPOCH_FLOOR_S,
     SCHEMA_VERSION,
     Aggregate,
     Athlete,
@@ -110,6 +78,13 @@ from arenaflow.store.base import (
     Point,
     Store,
     Summary,
+)
+from arenaflow.store.parquet_archive import (
+    FRAME_LAYOUT,
+    SAMPLE_LAYOUT,
+    Archive,
+    frames_table,
+    samples_table,
 )
 
 __all__ = ["DuckDBStore"]
@@ -172,28 +147,14 @@ LEFT JOIN series s USING (game_id, subject_id, metric)
 """
 
 
-def _schema(spec: str) -> pa.Schema:
-    """An Arrow schema from ``"name:type ..."`` (pyarrow's type factory names)."""
-    return pa.schema([(n, getattr(pa, t)()) for n, t in (f.split(":") for f in spec.split())])
-
-
-_METRICS = _schema(
+_METRICS = arrow_schema(
     "seq:int64 game_id:string subject_id:string metric:string timestamp:float64 value:float64 "
     "unit:string frame:int64 team:string private:bool_"
 )
-_SERIES = _schema(
+_SERIES = arrow_schema(
     "game_id:string subject_id:string metric:string n:int64 total:float64 max_value:float64 "
     "first_ts:float64 last_ts:float64 last_value:float64 unit:string team:string"
 )
-_FRAMES = _schema(
-    "game_id:string frame:int64 timestamp:float64 period:int32 object_id:string team:string "
-    "x:float64 y:float64 z:float64"
-)
-_SAMPLES = _schema(
-    "game_id:string athlete_id:string timestamp:float64 heart_rate_bpm:float64 "
-    "rr_interval_ms:float64 core_temp_c:float64"
-)
-_SQL_TYPES = {pa.string(): "VARCHAR", pa.int64(): "BIGINT", pa.int32(): "INTEGER"}
 _EVENT_FIELDS = tuple(f for f in GameEvent.__struct_fields__ if f != "attributes")
 _ALERT_FIELDS = Alert.__struct_fields__
 _HIGHLIGHT_FIELDS = tuple(Highlight.__dataclass_fields__)
@@ -205,51 +166,17 @@ _PER_GAME = {"max": "max_value", "last": "last_value", "mean": "total / n", "sum
 _PER_ROWS = {"max": "max(value)", "last": "arg_max(value, timestamp)", "mean": "avg(value)"}
 _PER_ROWS["sum"] = "sum(value)"
 _NONE: dict[str, Any] = {}
-_HIVE_NULL = "__HIVE_DEFAULT_PARTITION__"
-_LEVEL = re.compile(r"L(\d+)-")
-_COMPACT_FILES = 256
-_MERGE_BUDGET_S = 0.5
-
-
-def _digest(data: bytes) -> str:
-    return hashlib.blake2b(data, digest_size=12).hexdigest()
-
-
-def _lit(text: str) -> str:
-    """A SQL string literal (a file name in COPY or read_parquet)."""
-    return "'" + text.replace("'", "''") + "'"
-
-
-def _fsync(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
-def _parquet_files(directory: Path) -> list[Path]:
-    try:
-        entries = list(os.scandir(directory))
-    except FileNotFoundError:
-        return []
-    return sorted(Path(e.path) for e in entries if e.name.endswith(".parquet") and e.name[0] != ".")
-
-
-def _run(cur: duckdb.DuckDBPyConnection, query: str, params: Sequence[Any] = ()) -> list[Any]:
-    """Execute and fetch it all (a DuckDB cursor is busy until its result is consumed)."""
-    return cur.execute(query, params).fetchall()
 
 
 @contextmanager
 def _transaction(cur: duckdb.DuckDBPyConnection) -> Iterator[None]:
-    _run(cur, "BEGIN")
+    run(cur, "BEGIN")
     try:
         yield
     except BaseException:
-        _run(cur, "ROLLBACK")
+        run(cur, "ROLLBACK")
         raise
-    _run(cur, "COMMIT")
+    run(cur, "COMMIT")
 
 
 @contextmanager
@@ -259,311 +186,6 @@ def _translated(action: str) -> Iterator[None]:
         yield
     except (duckdb.Error, OSError, pa.ArrowException) as exc:
         raise StoreError(f"duckdb store: {action} failed: {exc}") from exc
-
-
-class _SharedLock:
-    """Many readers or one writer; a waiting writer holds new readers back (no starvation)."""
-
-    def __init__(self) -> None:
-        self._cond = threading.Condition()
-        self._readers = 0
-        self._writing = False
-        self._waiting = 0
-
-    @contextmanager
-    def shared(self) -> Iterator[None]:
-        with self._cond:
-            self._cond.wait_for(lambda: not (self._writing or self._waiting))
-            self._readers += 1
-        try:
-            yield
-        finally:
-            with self._cond:
-                self._readers -= 1
-                self._cond.notify_all()
-
-    @contextmanager
-    def exclusive(self) -> Iterator[None]:
-        with self._cond:
-            self._waiting += 1
-            self._cond.wait_for(lambda: not (self._writing or self._readers))
-            self._waiting -= 1
-            self._writing = True
-        try:
-            yield
-        finally:
-            with self._cond:
-                self._writing = False
-                self._cond.notify_all()
-
-
-@dataclass(frozen=True, slots=True)
-class _Layout:
-    """An archive's columns, partition column, row identity and the order of merged files."""
-
-    schema: pa.Schema
-    key: tuple[str, ...]
-    order: tuple[str, ...]
-    partition: str = "game_id"
-
-
-class _Archive:
-    """Raw rows as Parquet, staged per write and compacted per game (see the module doc)."""
-
-    def __init__(
-        self, root: Path, layout: _Layout, fsync: bool, compact_rows: int, compact_age_s: float,
-        merge_fanin: int,
-    ) -> None:  # fmt: skip
-        self.root, self.staging, self.layout = root, root / "_staging", layout
-        self._fsync, self._fanin = fsync, merge_fanin
-        self._compact_rows, self._compact_age_s = compact_rows, compact_age_s
-        self._files = _SharedLock()  # listing and reading files / deleting them
-        self._compacting = threading.Lock()
-        self._state = threading.Lock()
-        self._staged: dict[str, int] = {}  # file name -> rows
-        self._staged_rows = 0
-        self._staged_since: float | None = None
-        self._to_merge: set[str] = set()  # partition directories that may hold a merge
-        self._retry_at = 0.0
-        columns = (f"NULL::{_SQL_TYPES.get(f.type, 'DOUBLE')} AS {f.name}" for f in layout.schema)
-        self.empty = f"(SELECT {', '.join(columns)} LIMIT 0)"
-        strings = [f.name for f in layout.schema if f.type == pa.string()]
-        floats = [f.name for f in layout.schema if f.type == pa.float64()]
-        self._options = {  # read once more (by compaction): fast, and floats split by byte
-            "compression": "zstd",
-            "compression_level": 1,
-            "use_dictionary": strings,
-            "column_encoding": dict.fromkeys(floats, "BYTE_STREAM_SPLIT"),
-        }
-
-    def open(self) -> None:
-        self.staging.mkdir(parents=True, exist_ok=True)
-        for entry in os.scandir(self.root):  # what a crash left behind
-            if entry.name.startswith(".compact-"):
-                shutil.rmtree(entry.path, ignore_errors=True)
-            elif entry.is_dir():
-                for leftover in Path(entry.path).glob(".*.tmp"):
-                    leftover.unlink(missing_ok=True)
-                if entry.name != self.staging.name:
-                    self._to_merge.add(entry.name)
-        self._rescan()
-
-    def _rescan(self) -> None:
-        staged = {p.name: pq.read_metadata(p).num_rows for p in _parquet_files(self.staging)}
-        with self._state:
-            self._staged, self._staged_rows = staged, sum(staged.values())
-            self._staged_since = time.monotonic() if staged else None
-
-    def partition_dir(self, value: str | None) -> Path:
-        """The directory of a partition, named as DuckDB names it (percent-encoded)."""
-        encoded = _HIVE_NULL if value is None else quote(value, safe="")
-        return self.root / f"{self.layout.partition}={encoded}"
-
-    def write(self, table: pa.Table, identity: bytes) -> None:
-        name = f"{_digest(identity)}.parquet"
-        tmp = self.staging / f".{name}.{uuid.uuid4().hex}.tmp"
-        pq.write_table(table, str(tmp), **self._options)
-        if self._fsync:
-            _fsync(tmp)
-        os.replace(tmp, self.staging / name)
-        if self._fsync:
-            _fsync(self.staging)
-        with self._state:
-            self._staged_rows += table.num_rows - self._staged.get(name, 0)
-            self._staged[name] = table.num_rows
-            if self._staged_since is None:
-                self._staged_since = time.monotonic()
-
-    # -- compaction ---------------------------------------------------------------------------
-    def _due(self) -> bool:
-        with self._state:
-            since = self._staged_since
-            return (
-                self._staged_rows >= self._compact_rows
-                or len(self._staged) >= _COMPACT_FILES
-                or (since is not None and time.monotonic() - since >= self._compact_age_s)
-            )
-
-    def maybe_compact(self, cur: duckdb.DuckDBPyConnection) -> None:
-        """Compact if due (or go on merging), unless another thread is at it. A failure is
-        logged and retried 10 s later: the batch itself is safely staged."""
-        due = self._due()
-        if not (due or self._to_merge) or time.monotonic() < self._retry_at:
-            return
-        if self._compacting.acquire(blocking=False):
-            try:
-                self._compact(cur, _MERGE_BUDGET_S, partition=due)
-            except (duckdb.Error, OSError, pa.ArrowException):
-                self._retry_at = time.monotonic() + 10.0
-                log.exception("compacting %s failed; trying again in 10 s", self.root)
-            finally:
-                self._compacting.release()
-
-    def compact(self, cur: duckdb.DuckDBPyConnection) -> None:
-        with self._compacting:
-            self._compact(cur, None, partition=True)
-
-    def _compact(
-        self, cur: duckdb.DuckDBPyConnection, budget_s: float | None, partition: bool
-    ) -> None:
-        started = time.monotonic()
-        staged = [p.name for p in _parquet_files(self.staging)] if partition else []
-        if staged:
-            self._partition(cur, staged)
-        while self._to_merge and (budget_s is None or time.monotonic() - started < budget_s):
-            part = self.root / self._to_merge.pop()
-            while self._merge(cur, part):
-                pass
-
-    def _partition(self, cur: duckdb.DuckDBPyConnection, staged: list[str]) -> None:
-        """The staged files into one new file per partition."""
-        for failed in self.root.glob(".compact-*"):  # an earlier attempt's outputs
-            shutil.rmtree(failed, ignore_errors=True)
-        digest = _digest("\n".join(staged).encode())
-        tmp = self.root / f".compact-{digest}"
-        _run(
-            cur,
-            f"COPY (SELECT * FROM read_parquet(?, hive_partitioning = false)) TO {_lit(str(tmp))} "
-            f"(FORMAT parquet, COMPRESSION zstd, PARTITION_BY ({self.layout.partition}), "
-            f"WRITE_PARTITION_COLUMNS true, FILENAME_PATTERN 'L1-{digest}-{{i}}')",
-            [[str(self.staging / name) for name in staged]],
-        )
-        if self._fsync:
-            os.sync()  # one call for every output, not an fsync per game's file
-        for part in list(tmp.iterdir()):
-            dest = self.root / part.name
-            dest.mkdir(exist_ok=True)
-            for file in list(part.iterdir()):
-                os.replace(file, dest / file.name)
-            self._to_merge.add(part.name)
-        if self._fsync:
-            os.sync()  # the renames, before the staged files go
-        shutil.rmtree(tmp, ignore_errors=True)
-        with self._files.exclusive():
-            for name in staged:
-                (self.staging / name).unlink(missing_ok=True)
-        with self._state:
-            for name in staged:
-                self._staged_rows -= self._staged.pop(name, 0)
-            self._staged_since = time.monotonic() if self._staged else None
-
-    def _merge(self, cur: duckdb.DuckDBPyConnection, part: Path) -> bool:
-        """Merge the lowest level of ``part`` that holds ``merge_fanin`` files; False if none."""
-        levels: dict[int, list[Path]] = {}
-        for file in _parquet_files(part):
-            match = _LEVEL.match(file.name)
-            if match:  # anything else in the directory is left alone
-                levels.setdefault(int(match[1]), []).append(file)
-        level = min((k for k, files in levels.items() if len(files) >= self._fanin), default=None)
-        if level is None:
-            return False
-        inputs = levels[level]
-        name = f"L{level + 1}-{_digest(' '.join(p.name for p in inputs).encode())}.parquet"
-        tmp = part / f".{name}.{uuid.uuid4().hex}.tmp"
-        key, order = ", ".join(self.layout.key), ", ".join(self.layout.order)
-        _run(
-            cur,
-            f"COPY (SELECT * FROM (SELECT DISTINCT ON ({key}) * FROM "
-            f"read_parquet(?, hive_partitioning = false)) ORDER BY {order}) TO {_lit(str(tmp))} "
-            "(FORMAT parquet, COMPRESSION zstd)",
-            [[str(p) for p in inputs]],
-        )
-        if self._fsync:
-            _fsync(tmp)
-        os.replace(tmp, part / name)
-        with self._files.exclusive():
-            for file in inputs:
-                file.unlink(missing_ok=True)
-        return True
-
-    # -- reads and retention ------------------------------------------------------------------
-    @contextmanager
-    def reading(self, value: str | None) -> Iterator[str]:
-        """SQL reading the partition of ``value`` and the staged files (which hold every
-        partition: filter on the column); the files stay until the block ends."""
-        with self._files.shared():
-            files = _parquet_files(self.partition_dir(value)) + _parquet_files(self.staging)
-            names = ", ".join(_lit(str(p)) for p in files)
-            yield f"read_parquet([{names}], hive_partitioning = false)" if files else self.empty
-
-    def retain(self, cutoff_s: float) -> int:
-        """Delete rows with ``EPOCH_FLOOR_S <= timestamp < cutoff_s``; returns how many."""
-        if cutoff_s <= EPOCH_FLOOR_S:
-            return 0
-        removed = 0
-        with self._compacting:
-            for part in (p for p in self.root.iterdir() if p.is_dir() and p.name[0] != "."):
-                for file in _parquet_files(part):
-                    removed += self._retain_file(file, cutoff_s)
-            self._rescan()
-        return removed
-
-    def _retain_file(self, file: Path, cutoff_s: float) -> int:
-        meta = pq.read_metadata(file)
-        lo, hi = _time_range(meta) or (EPOCH_FLOOR_S, cutoff_s)  # unknown: read the file
-        if hi < EPOCH_FLOOR_S or lo >= cutoff_s:
-            return 0  # kick-off times, or nothing old
-        if lo >= EPOCH_FLOOR_S and hi < cutoff_s:
-            with self._files.exclusive():
-                file.unlink()
-            return int(meta.num_rows)
-        table = pq.read_table(file, partitioning=None)
-        ts = table["timestamp"].to_numpy()
-        keep = (ts < EPOCH_FLOOR_S) | (ts >= cutoff_s)
-        dropped = int(keep.size - np.count_nonzero(keep))
-        if dropped and dropped < keep.size:
-            tmp = file.with_name(f".{file.name}.{uuid.uuid4().hex}.tmp")
-            pq.write_table(table.filter(pa.array(keep)), str(tmp), compression="zstd")
-            if self._fsync:
-                _fsync(tmp)
-            with self._files.exclusive():
-                os.replace(tmp, file)
-        elif dropped:
-            with self._files.exclusive():
-                file.unlink()
-        return dropped
-
-
-def _time_range(meta: Any) -> tuple[float, float] | None:
-    """Least and greatest ``timestamp`` from a Parquet footer's statistics, if it has them."""
-    column = meta.schema.to_arrow_schema().get_field_index("timestamp")
-    stats = [meta.row_group(i).column(column).statistics for i in range(meta.num_row_groups)]
-    if not stats or any(s is None or not s.has_min_max for s in stats):
-        return None
-    return float(min(s.min for s in stats)), float(max(s.max for s in stats))
-
-
-def _frames_table(frames: Sequence[TrackingFrame]) -> tuple[pa.Table, bytes]:
-    """One row per tracked object, built column by column, and the batch's identity."""
-    n = len(frames)
-    counts = np.fromiter((len(f.objects) for f in frames), np.int64, n)
-    objects = [o for f in frames for o in f.objects]
-    game_ids = [f.game_id for f in frames]
-
-    def per_frame(values: Iterable[Any], dtype: type) -> pa.Array:
-        return pa.array(np.repeat(np.fromiter(values, dtype, n), counts))
-
-    columns = [
-        pa.array(game_ids, pa.string()).take(pa.array(np.repeat(np.arange(n), counts))),
-        per_frame((f.frame for f in frames), np.int64),
-        per_frame((f.timestamp for f in frames), np.float64),
-        per_frame((f.period for f in frames), np.int32),
-        pa.array([o.id for o in objects], pa.string()),
-        pa.array([o.team for o in objects], pa.string()),
-        pa.array([o.x for o in objects], pa.float64()),
-        pa.array([o.y for o in objects], pa.float64()),
-        pa.array([o.z for o in objects], pa.float64()),
-    ]
-    identity = "\n".join(
-        f"{g}\x1f{f.frame}\x1f{len(f.objects)}" for g, f in zip(game_ids, frames, strict=True)
-    )
-    return pa.Table.from_arrays(columns, schema=_FRAMES), identity.encode()
-
-
-def _samples_table(samples: Sequence[BiometricSample]) -> tuple[pa.Table, bytes]:
-    columns = [pa.array([getattr(s, f.name) for s in samples], f.type) for f in _SAMPLES]
-    identity = "\n".join(f"{s.athlete_id}\x1f{s.timestamp!r}" for s in samples)
-    return pa.Table.from_arrays(columns, schema=_SAMPLES), identity.encode()
 
 
 class _Agg:
@@ -664,10 +286,8 @@ class DuckDBStore(Store):
         self.directory = Path(directory)
         self.flush_interval_s = flush_interval_s
         archive, options = self.directory / "archive", (fsync, compact_rows, compact_age_s)
-        frames = _Layout(_FRAMES, ("frame", "object_id"), ("frame", "object_id"))
-        samples = _Layout(_SAMPLES, ("athlete_id", "timestamp"), ("timestamp", "athlete_id"))
-        self._frames = _Archive(archive / "frames", frames, *options, merge_fanin)
-        self._samples = _Archive(archive / "samples", samples, *options, merge_fanin)
+        self._frames = Archive(archive / "frames", FRAME_LAYOUT, *options, merge_fanin)
+        self._samples = Archive(archive / "samples", SAMPLE_LAYOUT, *options, merge_fanin)
         self._con: duckdb.DuckDBPyConnection | None = None
         self._open_lock = threading.Lock()
         self._local = threading.local()
@@ -725,7 +345,7 @@ class DuckDBStore(Store):
 
     def schema_version(self) -> int:
         with _translated("reading the schema version"):
-            (version,) = _run(self._cursor(), "SELECT max(version) FROM schema_version")[0]
+            (version,) = run(self._cursor(), "SELECT max(version) FROM schema_version")[0]
         return int(version or 0)
 
     def _cursor(self) -> duckdb.DuckDBPyConnection:
@@ -747,12 +367,12 @@ class DuckDBStore(Store):
         return cur
 
     def _migrate(self, cur: duckdb.DuckDBPyConnection) -> None:
-        _run(
+        run(
             cur,
             "CREATE TABLE IF NOT EXISTS schema_version "
             "(version INTEGER PRIMARY KEY, applied_at DOUBLE NOT NULL)",
         )
-        current = int(_run(cur, "SELECT coalesce(max(version), 0) FROM schema_version")[0][0])
+        current = int(run(cur, "SELECT coalesce(max(version), 0) FROM schema_version")[0][0])
         if current > SCHEMA_VERSION:
             raise StoreError(
                 f"duckdb store: {self.directory / DB_FILE} is at schema version {current}, "
@@ -761,30 +381,30 @@ class DuckDBStore(Store):
         for version, statements in _MIGRATIONS:
             if version > current:
                 with _transaction(cur):
-                    _run(cur, statements)
-                    _run(cur, "INSERT INTO schema_version VALUES (?, ?)", [version, time.time()])
+                    run(cur, statements)
+                    run(cur, "INSERT INTO schema_version VALUES (?, ?)", [version, time.time()])
                 log.info("duckdb store %s: migrated to schema version %d", self.directory, version)
 
     def _recover(self, cur: duckdb.DuckDBPyConnection) -> None:
         """Fold batches written after the aggregates were last saved into ``series``."""
-        applied = int(_run(cur, "SELECT seq FROM series_applied")[0][0])
-        (last,) = _run(cur, "SELECT max(seq) FROM metrics WHERE seq > ?", [applied])[0]
+        applied = int(run(cur, "SELECT seq FROM series_applied")[0][0])
+        (last,) = run(cur, "SELECT max(seq) FROM metrics WHERE seq > ?", [applied])[0]
         self._seq = max(self._seq, applied, last or 0)
         if last is not None:
             with _transaction(cur):
-                _run(cur, _RECOVER_SERIES, [applied])
-                _run(cur, "UPDATE series_applied SET seq = ?", [last])
+                run(cur, _RECOVER_SERIES, [applied])
+                run(cur, "UPDATE series_applied SET seq = ?", [last])
             log.info("duckdb store %s: aggregates recovered up to batch %d", self.directory, last)
 
     # -- writes: the archive --------------------------------------------------------------------
     def write_frames(self, frames: Sequence[TrackingFrame]) -> int:
-        return self._archive(self._frames, "frames", _frames_table, frames)
+        return self._archive(self._frames, "frames", frames_table, frames)
 
     def write_samples(self, samples: Sequence[BiometricSample]) -> int:
-        return self._archive(self._samples, "samples", _samples_table, samples)
+        return self._archive(self._samples, "samples", samples_table, samples)
 
     def _archive(
-        self, archive: _Archive, what: str, table: Callable[[Any], tuple[pa.Table, bytes]],
+        self, archive: Archive, what: str, table: Callable[[Any], tuple[pa.Table, bytes]],
         items: Sequence[Any],
     ) -> int:  # fmt: skip
         if not items:
@@ -862,7 +482,7 @@ class DuckDBStore(Store):
     def _load(self, cur: duckdb.DuckDBPyConnection, games: set[str]) -> None:
         """Bring the aggregates of games about to be written into memory."""
         loaded: dict[str, dict[str, dict[str, _Agg]]] = {g: {} for g in games}
-        rows = _run(
+        rows = run(
             cur,
             "SELECT game_id, metric, subject_id, n, total, max_value, first_ts, last_ts, "
             "last_value, unit, team FROM series WHERE game_id IN (SELECT unnest(?::VARCHAR[]))",
@@ -900,7 +520,7 @@ class DuckDBStore(Store):
             ),
         )
         try:
-            stored = _run(
+            stored = run(
                 cur,
                 "SELECT game_id, subject_id, metric, timestamp FROM metrics m "
                 "SEMI JOIN _probe p USING (game_id, subject_id, metric, timestamp) "
@@ -927,8 +547,8 @@ class DuckDBStore(Store):
             cur.register("_series_batch", table)
             try:
                 with _transaction(cur):
-                    _run(cur, "INSERT OR REPLACE INTO series SELECT * FROM _series_batch")
-                    _run(cur, "UPDATE series_applied SET seq = ?", [self._seq])
+                    run(cur, "INSERT OR REPLACE INTO series SELECT * FROM _series_batch")
+                    run(cur, "UPDATE series_applied SET seq = ?", [self._seq])
             finally:
                 cur.unregister("_series_batch")
             self._dirty.clear()
@@ -950,7 +570,7 @@ class DuckDBStore(Store):
         with self._write_lock, _translated(action):
             cur.register("_rows", pa.Table.from_pylist(rows))
             try:
-                written = _run(cur, statement)
+                written = run(cur, statement)
             finally:
                 cur.unregister("_rows")
         return int(written[0][0]) if written else 0
@@ -1196,7 +816,7 @@ class DuckDBStore(Store):
     def _rows(self, action: str, query: str, params: Sequence[Any]) -> list[Any]:
         cur = self._cursor()
         with _translated(action):
-            return _run(cur, query, params)
+            return run(cur, query, params)
 
     # -- queries: events, alerts, games ---------------------------------------------------------
     def events(self, game_id: str, kind: str | None = None) -> list[GameEvent]:
@@ -1256,11 +876,12 @@ class DuckDBStore(Store):
         options = "FORMAT parquet, COMPRESSION zstd" if fmt == "parquet" else "FORMAT csv, HEADER"
         with _translated(f"exporting game {game_id!r}"), self._frames.reading(game_id) as source:
             path.parent.mkdir(parents=True, exist_ok=True)
-            _run(
+            columns = ", ".join(FRAME_LAYOUT.schema.names)
+            run(
                 cur,
-                f"COPY (SELECT {', '.join(_FRAMES.names)} FROM (SELECT DISTINCT ON (frame, "
+                f"COPY (SELECT {columns} FROM (SELECT DISTINCT ON (frame, "
                 f"object_id) * FROM {source} WHERE game_id = ?) ORDER BY frame, object_id) "
-                f"TO {_lit(str(path))} ({options})",
+                f"TO {sql_literal(str(path))} ({options})",
                 [game_id],
             )
         return path

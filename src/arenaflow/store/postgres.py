@@ -1,34 +1,10 @@
 """The PostgreSQL store (server mode): psycopg 3 behind a small thread-safe connection pool.
 
-Everything lives in one schema (``arenaflow`` by default), brought up to
-:data:`~arenaflow.store.base.SCHEMA_VERSION` by numbered migrations on :meth:`PostgresStore.open`:
-one transaction under a transaction-level advisory lock, so concurrent opens are safe; the
-version, and the layout chosen, are recorded in ``schema_version``.
-
-Tables: ``games`` and ``athletes`` (upserted), ``frames`` (the raw archive, one row per tracked
-object), ``samples`` (raw biometrics), ``metrics`` (every ``MetricUpdate``), ``metric_games`` (one
-row per game, subject and metric: count, sum, max, first and last time, last value; updated in the
-transaction that inserts the rows it sums, it answers latest values, season history and
-leaderboards without scanning series), ``events`` (attributes as JSONB), ``alerts``,
-``highlights``.
-
-Layout, chosen when the schema is created and kept:
-
-* ``timescaledb`` when the extension can be created: ``frames``, ``samples`` and ``metrics`` are
-  hypertables on their capture time (one-day chunks for the archive, seven-day chunks for
-  metrics; times are float seconds, mapped to whole seconds by a partitioning function).
-* ``partitioned`` otherwise. Debian's PostgreSQL has no TimescaleDB package, so this is what the
-  project's machines run and test: ``frames`` and ``samples`` are partitioned by range of capture
-  time, one partition per UTC day, created (and attached) on first use; one holds replays timed
-  from kick-off (before :data:`~arenaflow.store.base.EPOCH_FLOOR_S`, never expired), one the
-  times past the year 9999, infinity and NaN. Retention detaches and drops whole expired days
-  (``DETACH PARTITION ... CONCURRENTLY``: reads and writes go on) and deletes the expired rows of
-  the day the cutoff falls in (a BRIN index on time finds them). ``metrics`` is one plain table:
-  it is kept for good and read through its primary key.
-
-The archive's key is ``(game_id, object_id, timestamp, frame)``: one row per object and frame
-(the unique keys of a partitioned table must hold its partition key), and the same index serves
-an athlete's positions over a time range. Ids compare byte by byte (``COLLATE "C"``).
+The schema (``arenaflow`` by default; its tables, migrations, and the ``timescaledb`` or
+``partitioned`` layout of the raw tables) is in :mod:`arenaflow.store.postgres_schema`, brought up
+to date on :meth:`PostgresStore.open`. Latest values, season history and leaderboards read
+``metric_games`` (one row per game, subject and metric, kept by the writes) rather than scanning
+series; raw frames and samples expire with retention, metrics are kept.
 
 Writes are idempotent and batched, rows sorted by key (the index fills in runs; concurrent
 writers of overlapping batches wait for each other instead of deadlocking). Frames and samples
@@ -38,11 +14,9 @@ staging table and ``INSERT ... ON CONFLICT DO NOTHING``. Metrics always go throu
 that only the rows really inserted (``RETURNING``) update ``metric_games``. Events, alerts,
 highlights, games and athletes are few: pipelined ``executemany``.
 
-Connections: each call borrows a connection from the pool (a thread never shares it) and gives it
-back. Failing to reach the server raises :class:`~arenaflow.errors.StoreError` naming it; a
-broken connection is dropped, and a call that finds a pooled connection dead (the server
-restarted meanwhile) drops the idle ones and tries once more on a fresh connection, so the store
-is back by itself as soon as the server is.
+Connections: each call borrows one from a :class:`~arenaflow.store.postgres_pool.Pool` (a
+thread never shares it); an unreachable server raises :class:`~arenaflow.errors.StoreError`, and
+the store is back by itself as soon as the server is.
 
 Example (needs a server)::
 
@@ -54,11 +28,8 @@ Example (needs a server)::
 
 from __future__ import annotations
 
-import logging
 import threading
-import time
-from collections.abc import Callable, Iterable, Sequence
-from datetime import UTC, date, datetime
+from collections.abc import Callable, Sequence
 from operator import attrgetter, itemgetter
 from pathlib import Path
 from typing import Any, Literal, TypeVar
@@ -70,14 +41,12 @@ from numpy.typing import NDArray
 from psycopg import sql
 from psycopg.conninfo import conninfo_to_dict
 from psycopg.errors import CheckViolation, UniqueViolation
-from psycopg.pq import TransactionStatus
-from psycopg.rows import TupleRow, kwargs_row
+from psycopg.rows import kwargs_row
 
 from arenaflow.errors import ConfigError, StoreError
 from arenaflow.sports.schemas import Alert, BiometricSample, GameEvent, MetricUpdate, TrackingFrame
 from arenaflow.store.base import (
     EPOCH_FLOOR_S,
-    SCHEMA_VERSION,
     Aggregate,
     Athlete,
     Game,
@@ -87,143 +56,19 @@ from arenaflow.store.base import (
     Store,
     Summary,
 )
+from arenaflow.store.postgres_pool import CONNECT_DEFAULTS, Conn, Pool
+from arenaflow.store.postgres_schema import (
+    ARCHIVE_TABLES,
+    DAY_S,
+    DayPartitions,
+    Layout,
+    is_missing_partition,
+    migrate,
+)
 
 __all__ = ["PostgresStore"]
 
-log = logging.getLogger(__name__)
-
-Conn = psycopg.Connection[TupleRow]
-Layout = Literal["partitioned", "timescaledb"]
 T = TypeVar("T")
-
-_DAY_S = 86_400
-#: Day partitions stop at the year 9999; later times, infinity and NaN go to one partition.
-_LAST_DAY = 2_932_896
-#: Connection options a URL may override.
-_CONNECT_DEFAULTS: dict[str, Any] = {
-    "connect_timeout": 5,
-    "keepalives": 1,
-    "keepalives_idle": 30,
-    "keepalives_interval": 10,
-    "keepalives_count": 3,
-    "application_name": "arenaflow",
-}
-
-# -- schema --------------------------------------------------------------------------------------
-
-# Ids and names compare byte by byte, whatever the database's locale: cheaper to index, and
-# ordered as the other backends order them.
-_ID = 'text COLLATE "C"'
-
-_FRAMES = f"""CREATE TABLE frames (
-    game_id {_ID} NOT NULL, frame bigint NOT NULL, "timestamp" double precision NOT NULL,
-    period integer NOT NULL, object_id {_ID} NOT NULL, team text NOT NULL,
-    x double precision NOT NULL, y double precision NOT NULL, z double precision,
-    PRIMARY KEY (game_id, object_id, "timestamp", frame))"""
-
-_SAMPLES = f"""CREATE TABLE samples (
-    athlete_id {_ID} NOT NULL, "timestamp" double precision NOT NULL, game_id {_ID},
-    heart_rate_bpm double precision, rr_interval_ms double precision,
-    core_temp_c double precision,
-    PRIMARY KEY (athlete_id, "timestamp"))"""
-
-_METRICS = f"""CREATE TABLE metrics (
-    game_id {_ID} NOT NULL, subject_id {_ID} NOT NULL, metric {_ID} NOT NULL,
-    "timestamp" double precision NOT NULL, value double precision NOT NULL, unit text NOT NULL,
-    frame bigint, team text, private boolean NOT NULL DEFAULT false,
-    PRIMARY KEY (game_id, subject_id, metric, "timestamp"))"""
-
-_COMMON = (
-    f"""CREATE TABLE games (
-        game_id {_ID} PRIMARY KEY, sport text NOT NULL, home text, away text,
-        starts_at double precision, field_length_m double precision NOT NULL,
-        field_width_m double precision NOT NULL)""",
-    f"""CREATE TABLE athletes (
-        athlete_id {_ID} PRIMARY KEY, name text, team text, position text, birth_year integer)""",
-    # Updates leave the indexed columns alone unless a new maximum comes: mostly HOT updates.
-    f"""CREATE TABLE metric_games (
-        game_id {_ID} NOT NULL, subject_id {_ID} NOT NULL, metric {_ID} NOT NULL,
-        n bigint NOT NULL, total double precision NOT NULL, max_value double precision NOT NULL,
-        first_ts double precision NOT NULL, last_ts double precision NOT NULL,
-        last_value double precision NOT NULL, unit text NOT NULL, team text,
-        PRIMARY KEY (game_id, subject_id, metric)) WITH (fillfactor = 70)""",
-    "CREATE INDEX metric_games_subject ON metric_games (subject_id, metric)",
-    "CREATE INDEX metric_games_top ON metric_games (metric, max_value DESC, subject_id, game_id)",
-    f"""CREATE TABLE events (
-        game_id {_ID} NOT NULL, event_id {_ID} NOT NULL, kind {_ID} NOT NULL,
-        "timestamp" double precision NOT NULL, period integer NOT NULL,
-        game_clock double precision, team text, player_id text,
-        x double precision, y double precision, end_x double precision, end_y double precision,
-        outcome text, xg double precision, attributes jsonb NOT NULL DEFAULT '{{}}',
-        PRIMARY KEY (game_id, event_id))""",
-    'CREATE INDEX events_time ON events (game_id, "timestamp", event_id)',
-    f"""CREATE TABLE alerts (
-        alert_id {_ID} PRIMARY KEY, game_id {_ID} NOT NULL, subject_id text NOT NULL,
-        rule text NOT NULL, metric text NOT NULL, value double precision NOT NULL,
-        threshold double precision NOT NULL, severity text NOT NULL, message text NOT NULL,
-        "timestamp" double precision NOT NULL, private boolean NOT NULL DEFAULT false)""",
-    'CREATE INDEX alerts_time ON alerts (game_id, "timestamp", alert_id)',
-    f"""CREATE TABLE highlights (
-        highlight_id {_ID} PRIMARY KEY, game_id {_ID} NOT NULL,
-        start_s double precision NOT NULL, end_s double precision NOT NULL, title text NOT NULL,
-        uri text, athlete_id text)""",
-    "CREATE INDEX highlights_game ON highlights (game_id, start_s)",
-)
-
-#: Raw tables, partitioned (or chunked) by capture time, and the length of a part in seconds.
-_ARCHIVE = {"frames": _DAY_S, "samples": _DAY_S}
-_HYPERTABLES = {**_ARCHIVE, "metrics": 7 * _DAY_S}
-
-# Float seconds -> whole seconds for TimescaleDB's integer time dimension, clamped so that
-# infinities and NaN land in an edge chunk instead of failing the insert.
-_EPOCH_S = """CREATE FUNCTION epoch_s(double precision) RETURNS bigint
-    LANGUAGE sql IMMUTABLE PARALLEL SAFE
-    AS $$ SELECT CASE WHEN $1 > 9e15 THEN 9000000000000000
-                      WHEN $1 < -9e15 THEN -9000000000000000 ELSE floor($1)::bigint END $$"""
-
-_HYPERTABLE = (
-    "SELECT {}({}::regclass, 'timestamp', chunk_time_interval => {}::bigint, "
-    "time_partitioning_func => 'epoch_s'::regproc, create_default_indexes => false)"
-)
-
-
-def _migration_1(conn: Conn, layout: Layout, extension_schema: str) -> None:
-    """The initial schema."""
-    if layout == "timescaledb":
-        for statement in (_FRAMES, _SAMPLES, _METRICS, _EPOCH_S):
-            conn.execute(statement)
-        create = sql.Identifier(extension_schema, "create_hypertable")
-        for table, chunk_s in _HYPERTABLES.items():
-            conn.execute(
-                sql.SQL(_HYPERTABLE).format(create, sql.Literal(table), sql.Literal(chunk_s))
-            )
-    else:
-        conn.execute(_FRAMES + ' PARTITION BY RANGE ("timestamp")')
-        conn.execute(_SAMPLES + ' PARTITION BY RANGE ("timestamp")')
-        conn.execute(_METRICS)
-        # No DEFAULT partition: day partitions are attached (and detached) concurrently with
-        # reads and writes, which a default partition would forbid or block.
-        edges = {"kickoff": ("MINVALUE", EPOCH_FLOOR_S), "far": (_LAST_DAY * _DAY_S, "MAXVALUE")}
-        for table in _ARCHIVE:
-            for suffix, (low, high) in edges.items():
-                bounds = [sql.SQL(b) if isinstance(b, str) else sql.Literal(b) for b in (low, high)]
-                conn.execute(
-                    sql.SQL("CREATE TABLE {} PARTITION OF {} FOR VALUES FROM ({}) TO ({})").format(
-                        sql.Identifier(f"{table}_{suffix}"), sql.Identifier(table), *bounds
-                    )
-                )
-    for table in _ARCHIVE:  # retention deletes by time: read only the block ranges it drops
-        conn.execute(
-            sql.SQL('CREATE INDEX {} ON {} USING brin ("timestamp")').format(
-                sql.Identifier(f"{table}_time"), sql.Identifier(table)
-            )
-        )
-    for statement in _COMMON:
-        conn.execute(statement)
-
-
-#: Migration ``n`` brings a schema from version ``n - 1`` to ``n``: append, never edit.
-_MIGRATIONS: tuple[Callable[[Conn, Layout, str], None], ...] = (_migration_1,)
 
 # -- writes --------------------------------------------------------------------------------------
 
@@ -354,129 +199,11 @@ def _bounded(query: str, params: list[Any], start_s: float | None, end_s: float 
     return query + ' ORDER BY "timestamp"'
 
 
-def _day_table(table: str, day: int) -> str:
-    return f"{table}_{datetime.fromtimestamp(day * _DAY_S, UTC):%Y%m%d}"
-
-
-def _days(times: Iterable[float]) -> set[int]:
-    """UTC days (since the epoch) holding ``times``; kick-off and non-finite times have none."""
-    return {int(t // _DAY_S) for t in times if EPOCH_FLOOR_S <= t < _LAST_DAY * _DAY_S}
-
-
-def _is_missing_partition(exc: CheckViolation) -> bool:
-    return (exc.diag.message_primary or "").startswith("no partition of relation")
-
-
-# -- connections ---------------------------------------------------------------------------------
-
-
-class _Pool:
-    """Connections shared by threads: a call borrows one (only its thread uses it) and gives it
-    back; broken ones are dropped, so the next call connects afresh."""
-
-    def __init__(self, params: dict[str, Any], schema: str, where: str, size: int) -> None:
-        self._params = params
-        self._schema = schema
-        self._where = where
-        self._size = size
-        self._idle: list[Conn] = []
-        self._lock = threading.Lock()
-        self._slots = threading.BoundedSemaphore(size)
-        self._closed = False
-        self._down_since: float | None = None
-
-    def run(self, what: str, fn: Callable[[Conn], T]) -> T:
-        """``fn(connection)``, psycopg errors raised as StoreError. A pooled connection found
-        dead (the server restarted) is replaced once by a fresh one: every write is idempotent."""
-        if not self._slots.acquire(timeout=60.0):
-            raise StoreError(f"PostgreSQL at {self._where}: {self._size} connections busy ({what})")
-        try:
-            for attempt in (1, 2):
-                conn, pooled = self._borrow(what)
-                try:
-                    result = fn(conn)
-                except psycopg.Error as exc:
-                    if not conn.closed:  # the server said no; the connection is fine
-                        self._give_back(conn)
-                        raise StoreError(
-                            f"PostgreSQL at {self._where} refused {what}: {exc}"
-                        ) from exc
-                    if pooled and attempt == 1:
-                        self._drop_idle()  # as stale as this one
-                        continue
-                    raise self._unreachable(what, exc) from exc
-                except BaseException:
-                    conn.close()  # it may be mid-protocol
-                    raise
-                self._give_back(conn)
-                if self._down_since is not None:
-                    self._back()
-                return result
-            raise AssertionError("unreachable")  # pragma: no cover
-        finally:
-            self._slots.release()
-
-    def close(self) -> None:
-        with self._lock:
-            self._closed = True
-        self._drop_idle()
-
-    def _borrow(self, what: str) -> tuple[Conn, bool]:
-        with self._lock:
-            if self._closed:
-                raise StoreError(f"the PostgreSQL store at {self._where} is closed ({what})")
-            if self._idle:
-                return self._idle.pop(), True
-        try:
-            conn = psycopg.connect(**self._params, autocommit=True)
-        except psycopg.Error as exc:
-            raise self._unreachable(what, exc) from exc
-        try:
-            conn.execute(sql.SQL("SET search_path TO {}").format(sql.Identifier(self._schema)))
-        except psycopg.Error as exc:
-            conn.close()
-            raise self._unreachable(what, exc) from exc
-        return conn, False
-
-    def _give_back(self, conn: Conn) -> None:
-        healthy = not conn.closed and conn.info.transaction_status == TransactionStatus.IDLE
-        with self._lock:
-            if healthy and not self._closed and len(self._idle) < self._size:
-                self._idle.append(conn)
-                return
-        conn.close()
-
-    def _drop_idle(self) -> None:
-        with self._lock:
-            idle, self._idle = self._idle, []
-        for conn in idle:
-            conn.close()
-
-    def _unreachable(self, what: str, exc: psycopg.Error) -> StoreError:
-        lines = str(exc).strip().splitlines()
-        reason = lines[0] if lines else type(exc).__name__
-        with self._lock:
-            first, self._down_since = self._down_since is None, self._down_since or time.monotonic()
-        if first:
-            log.warning("PostgreSQL at %s is unreachable: %s", self._where, reason)
-        return StoreError(
-            f"PostgreSQL at {self._where} is unreachable ({what}): {reason}; "
-            "the store reconnects on its next call"
-        )
-
-    def _back(self) -> None:
-        with self._lock:
-            since, self._down_since = self._down_since, None
-        if since is not None:
-            down_s = time.monotonic() - since
-            log.warning("PostgreSQL at %s is reachable again (%.1f s)", self._where, down_s)
-
-
 # -- the store -----------------------------------------------------------------------------------
 
 
 class PostgresStore(Store):
-    """The store on a PostgreSQL server (the module docstring describes the layout).
+    """The store on a PostgreSQL server (:mod:`arenaflow.store.postgres_schema` has the layout).
 
     Args:
         url: A libpq URL or connection string, e.g. ``postgresql://user@host:5432/db``.
@@ -511,12 +238,12 @@ class PostgresStore(Store):
         self.timescale = timescale
         self.where = f"{given.get('host') or 'localhost'}:{given.get('port') or 5432}"
         self.where += f"/{given.get('dbname') or ''}"
-        self._params: dict[str, Any] = {**_CONNECT_DEFAULTS, **given}
+        self._params: dict[str, Any] = {**CONNECT_DEFAULTS, **given}
         self._max_connections = max_connections
-        self._pool: _Pool | None = None
+        self._pool: Pool | None = None
         self._layout: Layout | None = None
         self._lock = threading.Lock()
-        self._partitions: set[tuple[str, int]] = set()  # (table, day) known to exist
+        self._partitions = DayPartitions(schema)
 
     def __repr__(self) -> str:
         return f"PostgresStore({self.where!r}, schema={self.schema!r})"
@@ -531,7 +258,7 @@ class PostgresStore(Store):
         """Connect, create the schema if missing and apply pending migrations (idempotent)."""
         with self._lock:
             if self._pool is None:
-                self._pool = _Pool(self._params, self.schema, self.where, self._max_connections)
+                self._pool = Pool(self._params, self.schema, self.where, self._max_connections)
             pool = self._pool
         self._layout = pool.run("open", self._migrate)
 
@@ -556,63 +283,7 @@ class PostgresStore(Store):
             raise StoreError(f"PostgreSQL: cannot drop schema {schema!r}: {exc}") from exc
 
     def _migrate(self, conn: Conn) -> Layout:
-        with conn.transaction():
-            lock = f"arenaflow.migrate.{self.schema}"
-            conn.execute("SELECT pg_advisory_xact_lock(hashtext(%s))", [lock])
-            conn.execute(
-                sql.SQL("CREATE SCHEMA IF NOT EXISTS {}").format(sql.Identifier(self.schema))
-            )
-            conn.execute(
-                "CREATE TABLE IF NOT EXISTS schema_version (version integer PRIMARY KEY, "
-                "layout text NOT NULL, applied_at timestamptz NOT NULL DEFAULT now())"
-            )
-            row = conn.execute("SELECT max(version), min(layout) FROM schema_version").fetchone()
-            version, known = (int(row[0] or 0), row[1]) if row else (0, None)
-            if len(_MIGRATIONS) != SCHEMA_VERSION:  # a code error: say so before touching data
-                raise StoreError(
-                    f"the PostgreSQL store has {len(_MIGRATIONS)} migrations for schema version "
-                    f"{SCHEMA_VERSION}: add the missing ones to arenaflow.store.postgres"
-                )
-            if version > SCHEMA_VERSION:
-                raise StoreError(
-                    f"schema {self.schema!r} at {self.where} is at version {version}, newer than "
-                    f"this arenaflow's {SCHEMA_VERSION}: upgrade arenaflow"
-                )
-            layout: Layout = "timescaledb" if known == "timescaledb" else "partitioned"
-            extension_schema = "public"
-            if known is None:
-                layout, extension_schema = self._choose_layout(conn)
-            for number in range(version + 1, SCHEMA_VERSION + 1):
-                _MIGRATIONS[number - 1](conn, layout, extension_schema)
-                conn.execute(
-                    "INSERT INTO schema_version (version, layout) VALUES (%s, %s)", [number, layout]
-                )
-                log.info("schema %s: migration %d applied (%s)", self.schema, number, layout)
-        return layout
-
-    def _choose_layout(self, conn: Conn) -> tuple[Layout, str]:
-        """TimescaleDB when wanted and it can be created; the plain layout otherwise."""
-        if self.timescale is False:
-            return "partitioned", "public"
-        available = conn.execute(
-            "SELECT 1 FROM pg_available_extensions WHERE name = 'timescaledb'"
-        ).fetchone()
-        reason = "the extension is not installed on the server"
-        if available:
-            try:
-                with conn.transaction():  # a savepoint: failing leaves the migration going
-                    conn.execute("CREATE EXTENSION IF NOT EXISTS timescaledb")
-                    row = conn.execute(
-                        "SELECT extnamespace::regnamespace::text FROM pg_extension "
-                        "WHERE extname = 'timescaledb'"
-                    ).fetchone()
-                return "timescaledb", str(row[0]) if row else "public"
-            except psycopg.Error as exc:
-                reason = str(exc).strip()
-        if self.timescale:
-            raise StoreError(f"TimescaleDB cannot be used at {self.where}: {reason}")
-        log.info("schema %s: plain partitioned tables (no TimescaleDB: %s)", self.schema, reason)
-        return "partitioned", "public"
+        return migrate(conn, self.schema, self.where, self.timescale)
 
     def _call(self, what: str, fn: Callable[[Conn], T]) -> T:
         pool = self._pool
@@ -732,7 +403,8 @@ class PostgresStore(Store):
 
         def write(conn: Conn) -> int:
             for attempt in (1, 2):
-                self._ensure_partitions(conn, table, times)
+                if self._layout == "partitioned":
+                    self._partitions.ensure(conn, table, times)
                 try:
                     try:
                         with conn.transaction():
@@ -741,10 +413,9 @@ class PostgresStore(Store):
                     except UniqueViolation:
                         return self._insert_new(conn, table, columns, rows)
                 except CheckViolation as exc:  # a day partition dropped by another process
-                    if attempt == 2 or not _is_missing_partition(exc):
+                    if attempt == 2 or not is_missing_partition(exc):
                         raise
-                    with self._lock:
-                        self._partitions = {p for p in self._partitions if p[0] != table}
+                    self._partitions.forget(table)
             raise AssertionError("unreachable")  # pragma: no cover
 
         return self._call(f"write_{table}", write)
@@ -758,42 +429,6 @@ class PostgresStore(Store):
         with conn.transaction():
             self._copy(conn, stage, columns, rows)
             return max(conn.execute(insert).rowcount, 0)
-
-    def _ensure_partitions(self, conn: Conn, table: str, times: Iterable[float]) -> None:
-        """Create the day partitions ``times`` fall in, and the next days', where missing."""
-        if self._layout != "partitioned":
-            return
-        days = _days(times)
-        with self._lock:
-            missing = sorted(
-                d
-                for d in days | {d + 1 for d in days}
-                if (table, d) not in self._partitions and d < _LAST_DAY
-            )
-        if not missing:
-            return
-        # CREATE + ATTACH rather than CREATE ... PARTITION OF: attaching locks the table in a
-        # mode that lets reads and writes go on (a new day must not wait for a long export).
-        create = "CREATE TABLE IF NOT EXISTS {} (LIKE {} INCLUDING DEFAULTS)"
-        attach = "ALTER TABLE {} ATTACH PARTITION {} FOR VALUES FROM ({}) TO ({})"
-        with conn.transaction():
-            # Retention detaching a day holds the table a while: fail (and be retried), not hang.
-            conn.execute("SET LOCAL lock_timeout = '30s'")
-            lock = f"arenaflow.partitions.{self.schema}"
-            conn.execute("SELECT pg_advisory_xact_lock(hashtext(%s))", [lock])
-            for day in missing:
-                part = sql.Identifier(_day_table(table, day))
-                found = conn.execute(
-                    "SELECT 1 FROM pg_inherits WHERE inhrelid = to_regclass(%s)",
-                    [_day_table(table, day)],
-                ).fetchone()
-                if found:
-                    continue
-                conn.execute(sql.SQL(create).format(part, sql.Identifier(table)))
-                low, high = sql.Literal(float(day * _DAY_S)), sql.Literal(float((day + 1) * _DAY_S))
-                conn.execute(sql.SQL(attach).format(sql.Identifier(table), part, low, high))
-        with self._lock:
-            self._partitions.update((table, d) for d in missing)
 
     # -- queries ---------------------------------------------------------------------------------
     def latest(
@@ -1003,7 +638,7 @@ class PostgresStore(Store):
                 out.write_batch(pa.record_batch(columns, schema=schema))
 
     def apply_retention(self, raw_days: float, now_s: float) -> int:
-        cutoff = now_s - raw_days * _DAY_S
+        cutoff = now_s - raw_days * DAY_S
         if not cutoff > EPOCH_FLOOR_S:
             return 0
         return self._call("apply_retention", lambda c: self._retention(c, cutoff))
@@ -1013,9 +648,9 @@ class PostgresStore(Store):
         conn.execute("SELECT pg_advisory_lock(hashtext(%s))", [lock])  # one run at a time
         try:
             removed = 0
-            for table in _ARCHIVE:
+            for table in ARCHIVE_TABLES:
                 if self._layout == "partitioned":
-                    removed += self._drop_days(conn, table, cutoff)
+                    removed += self._partitions.drop_expired(conn, table, cutoff)
                 # The rest (the day the cutoff falls in; every chunk with TimescaleDB), by row.
                 delete = sql.SQL('DELETE FROM {} WHERE "timestamp" >= %s AND "timestamp" < %s')
                 cur = conn.execute(delete.format(sql.Identifier(table)), [EPOCH_FLOOR_S, cutoff])
@@ -1023,32 +658,3 @@ class PostgresStore(Store):
             return removed
         finally:
             conn.execute("SELECT pg_advisory_unlock(hashtext(%s))", [lock])
-
-    def _drop_days(self, conn: Conn, table: str, cutoff: float) -> int:
-        """Drop the day partitions of ``table`` wholly before ``cutoff``; returns their rows.
-
-        Each is detached concurrently (reads and writes go on), counted, then dropped; a day
-        left detached or half-detached by an interrupted run is finished first."""
-        days = conn.execute(
-            "SELECT c.relname, c.relispartition, coalesce(i.inhdetachpending, false) "
-            "FROM pg_class c LEFT JOIN pg_inherits i ON i.inhrelid = c.oid "
-            "WHERE c.relnamespace = current_schema()::regnamespace AND c.relkind = 'r' "
-            "AND c.relname ~ %s",
-            [f"^{table}_[0-9]{{8}}$"],
-        ).fetchall()
-        removed = 0
-        for name, attached, pending in sorted(days):
-            day = (date.fromisoformat(name[-8:]) - date(1970, 1, 1)).days
-            if (day + 1) * _DAY_S > cutoff:
-                continue
-            part = sql.Identifier(name)
-            if attached:
-                mode = "FINALIZE" if pending else "CONCURRENTLY"
-                detach = sql.SQL("ALTER TABLE {} DETACH PARTITION {} " + mode)
-                conn.execute(detach.format(sql.Identifier(table), part))
-            with self._lock:
-                self._partitions.discard((table, day))
-            count = conn.execute(sql.SQL("SELECT count(*) FROM {}").format(part)).fetchone()
-            removed += int(count[0]) if count else 0
-            conn.execute(sql.SQL("DROP TABLE {}").format(part))
-        return removed

@@ -19,7 +19,7 @@ Example:
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Awaitable, Callable, Iterable
 
 from rich.console import Console, Group
 from rich.progress import (
@@ -95,6 +95,7 @@ async def run_source(
     console: Console | None = None,
     max_gap_s: float | None = 60.0,
     drain_timeout_s: float = 60.0,
+    finish: Callable[[App], Awaitable[object]] | None = None,
 ) -> PumpStats:
     """Start ``app``, pump ``items`` into it with a progress bar, wait until it has processed
     everything, stop it and return the pump's stats.
@@ -108,6 +109,8 @@ async def run_source(
         console: Where to draw (default: the terminal).
         max_gap_s: See :func:`~arenaflow.sports.sources.pump.pump`.
         drain_timeout_s: Longest wait for the functions to catch up after the last item.
+        finish: Run once everything is processed, before the app stops (e.g. a last
+            snapshot of periodic summaries), and waited for like the items.
     """
     with Progress(
         SpinnerColumn(),
@@ -130,6 +133,9 @@ async def run_source(
         async with app:
             stats = await pump(app, items, speed, show, max_gap_s=max_gap_s)
             await app.drain(timeout=drain_timeout_s)
+            if finish is not None:
+                await finish(app)
+                await app.drain(timeout=drain_timeout_s)
         progress.update(task, total=stats.span_s or None, completed=stats.span_s)
     return stats
 
