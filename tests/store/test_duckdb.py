@@ -206,3 +206,19 @@ def test_failures_are_store_errors(tmp_path: Path) -> None:
     (tmp_path / "file").write_text("not a directory")
     with pytest.raises(StoreError, match="opening"):
         DuckDBStore(tmp_path / "file").open()
+
+
+def test_an_older_database_is_migrated_on_open(tmp_path: Path) -> None:
+    """A database left at version 1 (before teams) gets migration 2 when opened again."""
+    import duckdb
+
+    from arenaflow.store.base import SCHEMA_VERSION, Team
+
+    with DuckDBStore(tmp_path):
+        pass
+    with duckdb.connect(str(tmp_path / "arenaflow.duckdb")) as conn:
+        conn.execute("DROP TABLE teams; DELETE FROM schema_version WHERE version = 2")
+    with DuckDBStore(tmp_path) as store:
+        assert store.schema_version() == SCHEMA_VERSION == 2
+        store.upsert_teams([Team("home", "Home FC")])
+        assert store.teams() == [Team("home", "Home FC")]

@@ -54,10 +54,11 @@ def store(schema: str) -> Iterator[PostgresStore]:
     store.close()
 
 
-def _query(schema: str, query: str) -> list[tuple[Any, ...]]:
+def _query(schema: str, query: str, fetch: bool = True) -> list[tuple[Any, ...]]:
     with psycopg.connect(POSTGRES_URL) as conn:
         conn.execute(sql.SQL("SET search_path TO {}").format(sql.Identifier(schema)))
-        return conn.execute(query).fetchall()
+        cur = conn.execute(query)
+        return cur.fetchall() if fetch else []
 
 
 def _partitions(schema: str, table: str) -> set[str]:
@@ -88,8 +89,8 @@ def update(game: str, athlete: str, t: float, value: float, metric: str = "speed
 def test_a_new_schema_records_its_version_and_layout(store: PostgresStore, schema: str) -> None:
     expected = "timescaledb" if _timescale_available() else "partitioned"
     assert store.layout == expected
-    assert _query(schema, "SELECT version, layout FROM schema_version") == [
-        (SCHEMA_VERSION, expected)
+    assert _query(schema, "SELECT version, layout FROM schema_version ORDER BY version") == [
+        (version, expected) for version in range(1, SCHEMA_VERSION + 1)
     ]
     store.open()
     again = PostgresStore(POSTGRES_URL, schema=schema, timescale=False)
@@ -308,3 +309,17 @@ def test_exporting_a_game_without_frames_gives_an_empty_file(
     table = pq.read_table(path)
     assert table.num_rows == 0 and "timestamp" in table.column_names
     assert not list((tmp_path / "out").glob("*.part"))
+
+
+def test_an_older_schema_is_migrated_on_open(store: PostgresStore, schema: str) -> None:
+    """A database left at version 1 (before teams) gets migration 2 when opened again."""
+    from arenaflow.store.base import Team
+
+    _query(schema, "DROP TABLE teams; DELETE FROM schema_version WHERE version = 2", fetch=False)
+    store.close()
+    again = PostgresStore(POSTGRES_URL, schema=schema)
+    again.open()
+    assert again.schema_version() == SCHEMA_VERSION == 2
+    again.upsert_teams([Team("home", "Home FC")])
+    assert again.teams() == [Team("home", "Home FC")]
+    again.close()

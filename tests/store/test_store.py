@@ -19,7 +19,7 @@ from arenaflow.sports.schemas import (
     TrackedObject,
     TrackingFrame,
 )
-from arenaflow.store.base import SCHEMA_VERSION, Athlete, Game, Highlight, Store
+from arenaflow.store.base import SCHEMA_VERSION, Athlete, Game, Highlight, Store, Team
 
 DAY_S = 86_400.0
 
@@ -213,3 +213,26 @@ def test_retention_keeps_replays_timed_from_kick_off(store: Store) -> None:
     store.write_frames(frames("replay", 0.0, 10))
     store.apply_retention(raw_days=7.0, now_s=1_800_000_000.0)
     assert store.positions("replay", "p1")[0].size == 10
+
+
+def test_teams_are_upserted(store: Store) -> None:
+    store.upsert_teams([Team("away", "Away FC"), Team("home", "Home FC", "HOM", "#c8102e")])
+    store.upsert_teams([Team("home", "Home Football Club")])  # None keeps the rest
+    assert store.teams() == [
+        Team("away", "Away FC"),
+        Team("home", "Home Football Club", "HOM", "#c8102e"),
+    ]
+
+
+def test_a_window_per_period(store: Store) -> None:
+    bounds = [("period_start", 1, 0.0), ("period_end", 1, 45.0), ("period_start", 2, 60.0)]
+    store.write_events(
+        [GameEvent(game_id="g1", event_id=f"b{i}", kind=k, period=p, timestamp=t)
+         for i, (k, p, t) in enumerate(bounds)]
+    )  # fmt: skip
+    store.write_metrics(
+        [update("g1", "p1", "speed", t, t / 10) for t in (10.0, 44.0, 50.0, 61.0, 90.0)]
+    )
+    assert [p.timestamp for p in store.period_window("g1", "p1", "speed", 1)] == [10.0, 44.0]
+    assert [p.timestamp for p in store.period_window("g1", "p1", "speed", 2)] == [61.0, 90.0]
+    assert store.period_window("g1", "p1", "speed", 3) == []

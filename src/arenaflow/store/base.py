@@ -32,7 +32,8 @@ from arenaflow.sports.fields import Field
 from arenaflow.sports.schemas import Alert, BiometricSample, GameEvent, MetricUpdate, TrackingFrame
 
 #: Schema version the code expects; migrations bring a database up to it on open.
-SCHEMA_VERSION = 1
+#: 1: the initial schema; 2: teams.
+SCHEMA_VERSION = 2
 #: Timestamps before this (2000-01-01 as seconds since the epoch) are relative to kick-off
 #: (vendor replays): retention, which works on dates, leaves them alone.
 EPOCH_FLOOR_S = 946_684_800.0
@@ -51,6 +52,14 @@ class Game:
     starts_at: float | None = None
     field_length_m: float = 105.0
     field_width_m: float = 68.0
+
+
+@dataclass(frozen=True, slots=True)
+class Team:
+    team_id: str
+    name: str | None = None
+    short_name: str | None = None
+    colour: str | None = None  # e.g. "#c8102e", for overlays
 
 
 @dataclass(frozen=True, slots=True)
@@ -160,6 +169,14 @@ class Store(ABC):
     @abstractmethod
     def upsert_athletes(self, athletes: Sequence[Athlete]) -> None: ...
 
+    @abstractmethod
+    def upsert_teams(self, teams: Sequence[Team]) -> None:
+        """Insert or update teams by id; a None field keeps the stored value."""
+
+    @abstractmethod
+    def teams(self) -> list[Team]:
+        """Every team, by id."""
+
     # -- queries -------------------------------------------------------------------------------
     @abstractmethod
     def latest(
@@ -229,6 +246,19 @@ class Store(ABC):
 
     @abstractmethod
     def game(self, game_id: str) -> Game | None: ...
+
+    def period_window(self, game_id: str, subject_id: str, metric: str, period: int) -> list[Point]:
+        """A series within one period of play, bounded by the game's ``period_start`` and
+        ``period_end`` events (a period still being played runs to now)."""
+        start = end = None
+        for e in self.events(game_id):
+            if e.period == period and e.kind == "period_start":
+                start = e.timestamp
+            elif e.period == period and e.kind == "period_end":
+                end = e.timestamp
+        if start is None:
+            return []
+        return self.window(game_id, subject_id, metric, start, end)
 
     def compare(self, game_id: str, metric: str, a: str, b: str) -> dict[str, Point | None]:
         """Two athletes' newest values of a metric in a game, side by side."""

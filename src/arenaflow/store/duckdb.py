@@ -78,6 +78,7 @@ from arenaflow.store.base import (
     Point,
     Store,
     Summary,
+    Team,
 )
 from arenaflow.store.parquet_archive import (
     FRAME_LAYOUT,
@@ -126,6 +127,13 @@ _MIGRATIONS: tuple[tuple[int, str], ...] = (
             athlete_id VARCHAR);
         """,
     ),
+    (
+        2,
+        """
+        CREATE TABLE teams (team_id VARCHAR PRIMARY KEY, name VARCHAR, short_name VARCHAR,
+            colour VARCHAR);
+        """,
+    ),
 )
 
 #: Batches after the last save of the aggregates, folded into ``series`` on open.
@@ -160,6 +168,7 @@ _ALERT_FIELDS = Alert.__struct_fields__
 _HIGHLIGHT_FIELDS = tuple(Highlight.__dataclass_fields__)
 _GAME_FIELDS = tuple(Game.__dataclass_fields__)
 _ATHLETE_FIELDS = tuple(Athlete.__dataclass_fields__)
+_TEAM_FIELDS = tuple(Team.__dataclass_fields__)
 
 #: A game's value of a metric, per reduction: from ``series``, from raw rows, from memory.
 _PER_GAME = {"max": "max_value", "last": "last_value", "mean": "total / n", "sum": "total"}
@@ -601,6 +610,13 @@ class DuckDBStore(Store):
     def upsert_athletes(self, athletes: Sequence[Athlete]) -> None:
         self._upsert("athletes", _ATHLETE_FIELDS, athletes, keep=_ATHLETE_FIELDS)
         self._new_generation()  # leaderboards show athletes' teams
+
+    def upsert_teams(self, teams: Sequence[Team]) -> None:
+        self._upsert("teams", _TEAM_FIELDS, teams, keep=_TEAM_FIELDS)
+
+    def teams(self) -> list[Team]:
+        query = f"SELECT {', '.join(_TEAM_FIELDS)} FROM teams ORDER BY team_id"
+        return [Team(*row) for row in self._rows("reading teams", query, [])]
 
     def _upsert(
         self, table: str, fields: tuple[str, ...], items: Sequence[Any], keep: tuple[str, ...]

@@ -55,6 +55,7 @@ from arenaflow.store.base import (
     Point,
     Store,
     Summary,
+    Team,
 )
 from arenaflow.store.postgres_pool import CONNECT_DEFAULTS, Conn, Pool
 from arenaflow.store.postgres_schema import (
@@ -126,6 +127,7 @@ _GAME_FIELDS = (
     "game_id", "sport", "home", "away", "starts_at", "field_length_m", "field_width_m",
 )  # fmt: skip
 _ATHLETE_FIELDS = ("athlete_id", "name", "team", "position", "birth_year")
+_TEAM_FIELDS = ("team_id", "name", "short_name", "colour")
 _HIGHLIGHT_FIELDS = ("highlight_id", "game_id", "start_s", "end_s", "title", "uri", "athlete_id")
 
 
@@ -158,6 +160,13 @@ _UPSERT_ATHLETES = _insert(
     _ATHLETE_FIELDS,
     "ON CONFLICT (athlete_id) DO UPDATE SET "
     + ", ".join(f"{f} = coalesce(excluded.{f}, a.{f})" for f in _ATHLETE_FIELDS[1:]),
+)
+
+_UPSERT_TEAMS = _insert(
+    "teams AS t",
+    _TEAM_FIELDS,
+    "ON CONFLICT (team_id) DO UPDATE SET "
+    + ", ".join(f"{f} = coalesce(excluded.{f}, t.{f})" for f in _TEAM_FIELDS[1:]),
 )
 
 # -- reads ---------------------------------------------------------------------------------------
@@ -361,6 +370,15 @@ class PostgresStore(Store):
         ordered = sorted(athletes, key=attrgetter("athlete_id"))
         rows = list(map(attrgetter(*_ATHLETE_FIELDS), ordered))
         self._many("upsert_athletes", _UPSERT_ATHLETES, rows)
+
+    def upsert_teams(self, teams: Sequence[Team]) -> None:
+        ordered = sorted(teams, key=attrgetter("team_id"))
+        rows = list(map(attrgetter(*_TEAM_FIELDS), ordered))
+        self._many("upsert_teams", _UPSERT_TEAMS, rows)
+
+    def teams(self) -> list[Team]:
+        query = f"SELECT {', '.join(_TEAM_FIELDS)} FROM teams ORDER BY team_id"
+        return self._objects("teams", Team, query, [])
 
     def _many(self, what: str, statement: str, rows: list[Any]) -> int:
         if not rows:

@@ -6,12 +6,12 @@ Everything lives in one schema (``arenaflow`` by default), brought up to
 transaction under a transaction-level advisory lock, so concurrent opens are safe; the version,
 and the layout chosen, are recorded in ``schema_version``.
 
-Tables: ``games`` and ``athletes`` (upserted), ``frames`` (the raw archive, one row per tracked
-object), ``samples`` (raw biometrics), ``metrics`` (every ``MetricUpdate``), ``metric_games`` (one
-row per game, subject and metric: count, sum, max, first and last time, last value; updated in the
-transaction that inserts the rows it sums, it answers latest values, season history and
-leaderboards without scanning series), ``events`` (attributes as JSONB), ``alerts``,
-``highlights``.
+Tables: ``games``, ``teams`` and ``athletes`` (upserted), ``frames`` (the raw archive, one row
+per tracked object), ``samples`` (raw biometrics), ``metrics`` (every ``MetricUpdate``),
+``metric_games`` (one row per game, subject and metric: count, sum, max, first and last time,
+last value; updated in the transaction that inserts the rows it sums, it answers latest values,
+season history and leaderboards without scanning series), ``events`` (attributes as JSONB),
+``alerts``, ``highlights``.
 
 Layout, chosen when the schema is created and kept:
 
@@ -176,8 +176,16 @@ def _migration_1(conn: Conn, layout: Layout, extension_schema: str) -> None:
         conn.execute(statement)
 
 
+def _migration_2(conn: Conn, layout: Layout, extension_schema: str) -> None:
+    """Teams."""
+    conn.execute(
+        f"""CREATE TABLE teams (team_id {_ID} PRIMARY KEY, name text, short_name text,
+        colour text)"""
+    )
+
+
 #: Migration ``n`` brings a schema from version ``n - 1`` to ``n``: append, never edit.
-_MIGRATIONS: tuple[Callable[[Conn, Layout, str], None], ...] = (_migration_1,)
+_MIGRATIONS: tuple[Callable[[Conn, Layout, str], None], ...] = (_migration_1, _migration_2)
 
 
 def migrate(conn: Conn, schema: str, where: str, timescale: bool | None) -> Layout:
