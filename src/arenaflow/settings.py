@@ -22,6 +22,8 @@ class Settings:
         store: ``duckdb`` (embedded, under ``data_dir``), ``duckdb:///dir`` or a
             ``postgresql://`` URL.
         data_dir: Where embedded backends keep files.
+        api_keys: Gateway API keys, ``name:scope+scope:sha256hex`` entries separated by
+            commas (:mod:`arenaflow.gateway.auth`).
         log_level: Python logging level name.
     """
 
@@ -31,6 +33,7 @@ class Settings:
     retention: int = 100_000
     store: str = "duckdb"
     data_dir: Path = Path(".arenaflow")
+    api_keys: str = ""
     log_level: str = "WARNING"
 
     @classmethod
