@@ -51,7 +51,7 @@ def demo(
     games: Annotated[int, typer.Option(min=1, max=300, help="Simulated games.")] = 4,
     duration: Annotated[
         float, typer.Option(help="Seconds to run; 0 runs until Ctrl-C.", min=0)
-    ] = 30.0,
+    ] = 0.0,
     sport: Annotated[Literal["football", "basketball"], typer.Option(help="The sport.")] = (
         "football"
     ),
@@ -69,8 +69,14 @@ def demo(
         Path | None, typer.Option(help="The --replay file's companion (metadata) file.")
     ] = None,
     rules: Annotated[Path | None, typer.Option(help=_RULES_HELP)] = None,
+    serve: Annotated[
+        bool, typer.Option(help="Serve the overlay, dashboard, push tier and REST API.")
+    ] = True,
+    host: Annotated[str, typer.Option(help="Address the gateway listens on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(min=0, max=65535, help="The gateway's port.")] = 8000,
 ) -> None:
-    """Run the built-in pipeline on simulated games (or a replay) with a live console."""
+    """Run the built-in pipeline on simulated games (or a replay) with a live console, and the
+    gateway: open the printed overlay and dashboard URLs in a browser."""
     from arenaflow.demo import run_demo
 
     source = None
@@ -87,6 +93,9 @@ def demo(
                 speed=_speed(speed),
                 replay=source,
                 rules=_rules(rules),
+                serve=serve,
+                host=host,
+                port=port,
             )
         )
 

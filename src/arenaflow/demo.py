@@ -1,9 +1,12 @@
 """``arenaflow demo``: the built-in sports pipeline on simulated games (or a vendor replay), with a
-live operator console in the terminal.
+live operator console in the terminal and, with ``serve``, the gateway: the broadcast overlay,
+the operator's dashboard, the push tier and the REST API on a local port.
 
-Everything runs embedded (memory transport and state): the source is pumped at its capture pace
-while the console redraws about four times a second from the pipeline's live table and the
-runtime's per-function metrics. Rendering reads only those in-memory views, never the topics.
+Everything runs embedded (memory transport and state, no services, no files): the source is
+pumped at its capture pace while the console redraws about four times a second from the
+pipeline's live table and the runtime's per-function metrics. Rendering reads only those
+in-memory views, never the topics. When serving, the gateway's server runs on the same event
+loop and starts the App itself; the demo issues one key per scope and prints the pages' URLs.
 
 Example:
     >>> import asyncio, io
@@ -310,6 +313,51 @@ class ConsoleView:
         return Panel(table, title=title, title_align="left", box=box.ROUNDED, padding=(0, 1))
 
 
+class _Server:
+    """The gateway on a uvicorn server in this event loop, as an async context manager (its
+    lifespan starts and stops the App)."""
+
+    def __init__(self, app: App, live: LiveTable, host: str, port: int, console: Console) -> None:
+        import uvicorn
+
+        from arenaflow.gateway.app import create_gateway
+        from arenaflow.gateway.auth import KeyRing
+
+        ring = KeyRing()
+        self.keys = {
+            scope: ring.issue(f"demo-{scope}", {scope}) for scope in ("broadcast", "admin")
+        }
+        self.keys["staff"] = ring.issue("demo-staff", {"staff"})
+        self.keys["ingest"] = ring.issue("demo-ingest", {"ingest"})
+        gateway = create_gateway(app, live=live, keys=ring)
+        config = uvicorn.Config(gateway, host=host, port=port, log_level="warning", lifespan="on")
+        self._server = uvicorn.Server(config)
+        self._task: asyncio.Task[None] | None = None
+        self._console, self._host = console, host
+
+    async def __aenter__(self) -> _Server:
+        self._task = asyncio.create_task(self._server.serve())
+        while not self._server.started:
+            if self._task.done():
+                self._task.result()  # could not bind: say why
+                raise RuntimeError("the gateway stopped before it started")
+            await asyncio.sleep(0.02)
+        port = self._server.servers[0].sockets[0].getsockname()[1]  # port 0: the one bound
+        b, k = f"http://{self._host}:{port}", self.keys
+        self._console.print(
+            f"overlay   {b}/overlay?game=g0&key={k['broadcast']}\n"
+            f"dashboard {b}/dashboard?key={k['admin']}\n"
+            f"push      ws://{b[7:]}/v1/ws?key={k['broadcast']} · REST {b}/v1/games"
+            f" · ingest key {k['ingest']} · staff key {k['staff']}"
+        )
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        self._server.should_exit = True
+        if self._task is not None:
+            await self._task
+
+
 async def run_demo(
     games: int = 4,
     duration_s: float | None = 30.0,
@@ -321,6 +369,9 @@ async def run_demo(
     seed: int = 7,
     seconds: float | None = None,
     console: Console | None = None,
+    serve: bool = False,
+    host: str = "127.0.0.1",
+    port: int = 8000,
 ) -> Totals:
     """Run the built-in pipeline on a source with the live console; return what it did.
 
@@ -334,6 +385,7 @@ async def run_demo(
         seed: Random seed of the simulator.
         seconds: Capture seconds to simulate (None: a whole match).
         console: Where to draw (default: the terminal).
+        serve: Also serve the gateway (overlay, dashboard, push, REST) on ``host:port``.
     """
     console = console or Console()
     periods = Periods()
@@ -354,8 +406,9 @@ async def run_demo(
         view.stats = stats
 
     deadline = None if duration_s is None else time.monotonic() + duration_s
+    server = _Server(app, live, host, port, console) if serve else None
     try:
-        async with app:
+        async with server or app:
             feeding = asyncio.create_task(
                 pump(app, periods.watch(items), speed, progress, progress_every_s=REFRESH_S)
             )

@@ -26,7 +26,7 @@ PLAYER_ROW = re.compile(r"│ (\S+) +(\d+\.\d) +([\d,]+) +(\d+\.\d) +(\d+) +(\d+
 
 def demo(*args: str) -> str:
     result = subprocess.run(
-        [sys.executable, "-m", "arenaflow.cli", "demo", *args],
+        [sys.executable, "-m", "arenaflow.cli", "demo", "--port", "0", *args],
         cwd=ROOT,
         capture_output=True,
         text=True,
@@ -43,6 +43,8 @@ def distances(output: str) -> list[float]:
 
 def test_demo_runs_the_pipeline_on_simulated_football() -> None:
     out = demo("--games", "2", "--duration", "3")
+    assert re.search(r"overlay +http://127\.0\.0\.1:\d+/overlay\?game=g0&key=af_", out)
+    assert re.search(r"dashboard +http://127\.0\.0\.1:\d+/dashboard\?key=af_", out)
     for heading in (*HEADINGS, *RUNTIME):
         assert heading in out
     assert "2 x football (simulated)" in out
