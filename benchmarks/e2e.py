@@ -165,12 +165,15 @@ def run(games: int, seconds: float) -> dict[str, Any]:
     time.sleep(1.0)  # the clients subscribe before the first frame
     feed = ctx.Process(target=_feed, args=(port, feed_key, games, seconds, results))
     feed.start()
+    # Read each result before joining its process: a child blocks at exit until what it put
+    # on the queue (thousands of latencies) has been read.
+    got: dict[str, Any] = {}
+    while not {"posted", "latencies"} <= got.keys():
+        got.update(results.get(timeout=seconds + 120))
     feed.join()
     watch.join()
     stop.set()
-    got: dict[str, Any] = {}
-    for _ in range(3):
-        got.update(results.get(timeout=60))
+    got.update(results.get(timeout=60))
     server.join(timeout=30)
     lat = sorted(got["latencies"])
     skip = int(len(lat) * WARMUP_S / seconds) if seconds > WARMUP_S else 0
