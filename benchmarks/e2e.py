@@ -46,6 +46,7 @@ def _serve(port: int, entries: str, results: Any, stop: Any) -> None:
     from arenaflow.gateway.app import create_gateway
     from arenaflow.gateway.auth import KeyRing
     from arenaflow.pipeline import build_pipeline
+    from arenaflow.runtime.latency import quiet_gc
     from arenaflow.sports import topics
 
     app, live = build_pipeline(App(settings=Settings(partitions=1, retention=50_000)))
@@ -57,6 +58,7 @@ def _serve(port: int, entries: str, results: Any, stop: Any) -> None:
 
     gateway = create_gateway(app, live=live, keys=KeyRing.parse(entries))
     server = uvicorn.Server(uvicorn.Config(gateway, port=port, log_level="warning"))
+    quiet_gc()  # as the arenaflow commands do
 
     async def main() -> None:
         task = asyncio.create_task(server.serve())
@@ -87,10 +89,12 @@ def _watch(port: int, key: str, games: list[str], seconds: float, results: Any) 
                     raw = await asyncio.wait_for(ws.recv(), timeout=max(0.1, end - time.time()))
                 except TimeoutError:
                     break
-                msg = msgspec.json.decode(raw)
-                if msg.get("type") == "metric":
-                    count[0] += 1
-                    lat.append(time.time() - msg["timestamp"])
+                decoded = msgspec.json.decode(raw)  # one message, or several as an array
+                now = time.time()
+                for msg in decoded if isinstance(decoded, list) else [decoded]:
+                    if msg.get("type") == "metric":
+                        count[0] += 1
+                        lat.append(now - msg["timestamp"])
 
     async def main() -> None:
         lat: list[float] = []

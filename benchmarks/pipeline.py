@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import gc
 import json
 import os
 import platform
@@ -50,11 +49,11 @@ def simulate(games: int, seconds: float) -> list[tuple[str, str, Any]]:
 
 
 def quiet_gc() -> None:
-    """What a latency-sensitive service does (and ``arenaflow`` commands do): move what exists
-    now out of the collector's way and collect young objects less often."""
-    gc.collect()
-    gc.freeze()
-    gc.set_threshold(50_000, 50, 50)
+    """What a latency-sensitive service does (and ``arenaflow`` commands do):
+    :func:`arenaflow.runtime.latency.quiet_gc`."""
+    from arenaflow.runtime.latency import quiet_gc as tune
+
+    tune()
 
 
 def make_app() -> tuple[App, list[float]]:

@@ -78,7 +78,7 @@ def _subscriber_main(
 async def _subscribers(url: str, plan: list[tuple[str, bool]], inbox: Any, outbox: Any) -> None:
     from websockets.asyncio.client import ClientConnection, connect
 
-    decode = msgspec.json.Decoder(_Stamp).decode
+    decode = msgspec.json.Decoder(_Stamp | list[_Stamp]).decode  # a frame may carry several
     window = [float("inf"), float("-inf")]
     latencies = array("d")
     received = 0
@@ -101,14 +101,15 @@ async def _subscribers(url: str, plan: list[tuple[str, bool]], inbox: Any, outbo
         start, end = window
         async for raw in ws:
             now = time.time()
-            msg = decode(raw)
-            if msg.type != "metric":
-                continue
-            if start <= msg.timestamp <= end:
-                latencies.append(now - msg.timestamp)
-                received += 1
-            elif msg.timestamp > end:
-                start, end = window
+            decoded = decode(raw)
+            for msg in decoded if isinstance(decoded, list) else [decoded]:
+                if msg.type != "metric":
+                    continue
+                if start <= msg.timestamp <= end:
+                    latencies.append(now - msg.timestamp)
+                    received += 1
+                elif msg.timestamp > end:
+                    start, end = window
 
     conns: list[ClientConnection] = []
     for i in range(0, len(plan), 200):  # connect in waves: the listen backlog is finite

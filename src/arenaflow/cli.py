@@ -35,9 +35,12 @@ cli = typer.Typer(help="arenaflow: a serverless runtime for real-time sports ana
 
 @cli.callback()
 def _root() -> None:
+    from arenaflow.runtime.latency import quiet_gc
+
     logging.basicConfig(
         level=Settings.from_env().log_level, format="%(levelname)s %(name)s %(message)s"
     )
+    quiet_gc()  # live feeds want no collector pauses of tens of milliseconds
 
 
 @cli.command()

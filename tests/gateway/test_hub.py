@@ -117,9 +117,16 @@ async def subscribe(ws: ClientConnection, **filters: Any) -> dict[str, Any]:
             return message
 
 
+_PENDING: dict[int, list[dict[str, Any]]] = {}
+
+
 async def recv(ws: ClientConnection) -> dict[str, Any]:
-    message: dict[str, Any] = json.loads(await asyncio.wait_for(ws.recv(), WAIT_S))
-    return message
+    """The next message; a frame may carry several, as an array."""
+    pending = _PENDING.setdefault(id(ws), [])
+    while not pending:
+        decoded = json.loads(await asyncio.wait_for(ws.recv(), WAIT_S))
+        pending.extend(decoded if isinstance(decoded, list) else [decoded])
+    return pending.pop(0)
 
 
 async def until(ws: ClientConnection, done: Callable[[dict[str, Any]], bool]) -> list[Any]:
@@ -438,11 +445,12 @@ class StalledClient:
         data = await asyncio.wait_for(loop.sock_recv(self.sock, 65536), WAIT_S)
         assert data, "closed by the server"
         self.protocol.receive_data(data)
-        return [
-            json.loads(bytes(frame.data))
-            for frame in self.protocol.events_received()
-            if isinstance(frame, Frame) and frame.opcode is Opcode.TEXT
-        ]
+        messages: list[dict[str, Any]] = []
+        for frame in self.protocol.events_received():
+            if isinstance(frame, Frame) and frame.opcode is Opcode.TEXT:
+                decoded = json.loads(bytes(frame.data))
+                messages += decoded if isinstance(decoded, list) else [decoded]
+        return messages
 
     def close(self) -> None:
         self.sock.close()

@@ -20,6 +20,9 @@ Protocol (JSON text frames)::
       {"type": "event", ...GameEvent fields}
       {"type": "heartbeat", "t": <epoch s>}                       # every heartbeat_s
       {"type": "pong"}
+      [{...}, {...}, ...]    # several of the above in one frame, in order, when several are
+                             # ready at once (a game's players at a live update): a WebSocket
+                             # frame costs the server ~20 us whatever it carries
 
 A new connection receives nothing until it subscribes. ``teams`` and ``athletes`` together
 match a message whose team is one of ``teams`` or whose subject (athlete, or ``"home"``/``"away"``
@@ -468,11 +471,12 @@ class Hub:
             # send() returns without suspending while the socket takes data, so the fan-out can
             # only run (and see ``blocked``) while it waits for a client that is behind.
             sub.blocked = True
-            for frame in batch.values():
-                if sub.closing is not None:
-                    return
-                await send({"type": "websocket.send", "text": frame})
-                self.delivered += 1
+            frames = list(batch.values())
+            text = frames[0] if len(frames) == 1 else "[" + ",".join(frames) + "]"
+            if sub.closing is not None:
+                return
+            await send({"type": "websocket.send", "text": text})
+            self.delivered += len(frames)
             sub.blocked = False
 
     def _start_heartbeat(self) -> None:

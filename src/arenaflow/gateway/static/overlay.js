@@ -344,12 +344,17 @@
   }
 
   function onMessage(data) {
-    let m;
+    let parsed;
     try {
-      m = JSON.parse(data);
+      parsed = JSON.parse(data);
     } catch {
       return;
     }
+    // The server sends one message, or several in one frame as an array.
+    for (const m of Array.isArray(parsed) ? parsed : [parsed]) handle(m);
+  }
+
+  function handle(m) {
     if (!m || typeof m !== "object") return;
     switch (m.type) {
       case "metric":
