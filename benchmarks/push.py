@@ -49,6 +49,7 @@ from arenaflow import App, Settings
 from arenaflow.gateway.app import create_gateway
 from arenaflow.gateway.auth import KeyRing
 from arenaflow.gateway.hub import Hub
+from arenaflow.runtime.latency import quiet_gc
 from arenaflow.sports import topics
 from arenaflow.sports.schemas import MetricUpdate
 
@@ -143,6 +144,7 @@ async def _scenario(
     app = App(settings=Settings(partitions=4))
     hub = Hub(queue_size=256, heartbeat_s=15.0)
     gateway = create_gateway(app, keys=ring, hub=hub)
+    quiet_gc()  # as the arenaflow commands do
     port = _free_port()
     server = uvicorn.Server(
         uvicorn.Config(
