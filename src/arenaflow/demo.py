@@ -348,7 +348,9 @@ class _Server:
             f"overlay   {b}/overlay?game=g0&key={k['broadcast']}\n"
             f"dashboard {b}/dashboard?key={k['admin']}\n"
             f"push      ws://{b[7:]}/v1/ws?key={k['broadcast']} · REST {b}/v1/games"
-            f" · ingest key {k['ingest']} · staff key {k['staff']}"
+            f" · ingest key {k['ingest']} · staff key {k['staff']}",
+            soft_wrap=True,  # a URL broken over lines cannot be copied
+            highlight=False,
         )
         return self
 
