@@ -253,11 +253,7 @@ class KinematicsTracker:
         speed_cap_mps: float = SPEED_CAP_MPS,
         max_gap_s: float = MAX_GAP_S,
     ) -> None:
-        check_window(window_frames)
-        if not speed_cap_mps > 0:
-            raise ValueError(f"speed_cap_mps must be positive, got {speed_cap_mps}")
-        if not max_gap_s >= 0:
-            raise ValueError(f"max_gap_s must not be negative, got {max_gap_s}")
+        _check_options(window_frames, speed_cap_mps, max_gap_s)
         n = window_frames
         self.window_frames = n
         self.speed_cap_mps = float(speed_cap_mps)
@@ -560,11 +556,7 @@ class KinematicsBank:
         speed_cap_mps: float = SPEED_CAP_MPS,
         max_gap_s: float = MAX_GAP_S,
     ) -> None:
-        check_window(window_frames)
-        if not speed_cap_mps > 0:
-            raise ValueError(f"speed_cap_mps must be positive, got {speed_cap_mps}")
-        if not max_gap_s >= 0:
-            raise ValueError(f"max_gap_s must not be negative, got {max_gap_s}")
+        _check_options(window_frames, speed_cap_mps, max_gap_s)
         self.window_frames = window_frames
         self.speed_cap_mps = float(speed_cap_mps)
         self.max_gap_s = float(max_gap_s)
@@ -757,6 +749,14 @@ class KinematicsBank:
         self._last_t = np.concatenate([self._last_t, np.full(extra, np.nan)])
         self._pos = np.concatenate([self._pos, np.zeros((2, extra))], axis=1)
         self._distance = np.concatenate([self._distance, np.zeros(extra)])
+
+
+def _check_options(window_frames: int, speed_cap_mps: float, max_gap_s: float) -> None:
+    check_window(window_frames)
+    if not speed_cap_mps > 0:
+        raise ValueError(f"speed_cap_mps must be positive, got {speed_cap_mps}")
+    if not max_gap_s >= 0:
+        raise ValueError(f"max_gap_s must not be negative, got {max_gap_s}")
 
 
 def _cap_scale(raw_speed: FloatArray, cap: float) -> FloatArray:

@@ -110,6 +110,18 @@ class Summary:
     per_game: dict[str, float] = field(default_factory=dict)
 
 
+def summarise(subject_id: str, metric: str, per_game: dict[str, float]) -> Summary:
+    """A :class:`Summary` of one value per game: mean, max, and the median and 90th percentile
+    by linear interpolation (numpy's default, SQL's ``percentile_cont``)."""
+    if not per_game:
+        return Summary(subject_id, metric, 0, None, None, None, None, {})
+    per = dict(sorted(per_game.items()))
+    values = np.fromiter(per.values(), np.float64, len(per))
+    p50, p90 = np.percentile(values, [50.0, 90.0])
+    mean, top = float(values.mean()), float(values.max())
+    return Summary(subject_id, metric, len(per), mean, top, float(p50), float(p90), per)
+
+
 @dataclass(frozen=True, slots=True)
 class Leader:
     subject_id: str

@@ -79,6 +79,7 @@ from arenaflow.store.base import (
     Store,
     Summary,
     Team,
+    summarise,
 )
 from arenaflow.store.parquet_archive import (
     FRAME_LAYOUT,
@@ -730,13 +731,7 @@ class DuckDBStore(Store):
         per = {g: float(v) for g, v in stored} | mine  # memory is newer for games in it
         if exclude_game is not None:
             per.pop(exclude_game, None)
-        if not per:
-            return Summary(subject_id, metric, 0, None, None, None, None, {})
-        per = dict(sorted(per.items()))
-        values = np.fromiter(per.values(), np.float64, len(per))
-        p50, p90 = np.percentile(values, [50.0, 90.0])  # linear interpolation
-        mean, top = float(values.mean()), float(values.max())
-        return Summary(subject_id, metric, len(per), mean, top, float(p50), float(p90), per)
+        return summarise(subject_id, metric, per)
 
     def leaderboard(
         self,

@@ -56,6 +56,7 @@ from arenaflow.store.base import (
     Store,
     Summary,
     Team,
+    summarise,
 )
 from arenaflow.store.postgres_pool import CONNECT_DEFAULTS, Conn, Pool
 from arenaflow.store.postgres_schema import (
@@ -502,12 +503,7 @@ class PostgresStore(Store):
             query += " AND g.game_id <> %s"
             params.append(exclude_game)
         per = {g: float(v) for g, v in self._rows("history", query + " ORDER BY 1", params)}
-        if not per:
-            return Summary(subject_id, metric, 0, None, None, None, None, {})
-        values = np.fromiter(per.values(), dtype=np.float64, count=len(per))
-        p50, p90 = np.percentile(values, [50.0, 90.0])  # linear, as percentile_cont
-        mean, top = float(values.mean()), float(values.max())
-        return Summary(subject_id, metric, len(per), mean, top, float(p50), float(p90), per)
+        return summarise(subject_id, metric, per)
 
     def leaderboard(
         self,
