@@ -31,8 +31,8 @@ a new segment and no distance is counted across the gap.
 
 Two forms with the same arithmetic: :func:`kinematics` (and :func:`speed_mps`,
 :func:`acceleration_mps2`, :func:`distance_m`) over whole arrays, and
-:class:`KinematicsTracker`, the per-game streaming form the pipeline uses, vectorised over the
-players of a frame.
+:class:`KinematicsBank`, the streaming form the pipeline uses (every player of many games in one
+vectorised step per round), with :class:`KinematicsTracker` its one-game view by player id.
 
 Example:
     >>> import numpy as np
@@ -229,17 +229,13 @@ def distance_m(
 
 
 class KinematicsTracker:
-    """Streaming kinematics of one game, every player of a frame in one vectorised step.
+    """Streaming kinematics of one game, every player of a frame in one vectorised step: a
+    :class:`KinematicsBank` holding a single game, addressed by player id.
 
     The window of the filter is the last ``window_frames`` frames given to :meth:`update`; a
     frame in which a player is missing leaves a hole in that player's window. Frames must come
     in increasing ``frame`` order: a frame at or before the last one seen is ignored
     (``update`` returns ``None``), so redelivering a frame changes nothing.
-
-    Cost: with the same players present in every frame (the steady state) a frame costs one
-    batched product of the players' windows with shared least-squares weights, about 35 µs for
-    22 players on one core; for ``window_frames`` frames after a player arrives, returns or is
-    missing, the frame takes a masked path (per-player valid slots), about 3-4 times that.
 
     Args:
         window_frames: Frames in the position filter (and in the acceleration fit).
@@ -253,60 +249,29 @@ class KinematicsTracker:
         speed_cap_mps: float = SPEED_CAP_MPS,
         max_gap_s: float = MAX_GAP_S,
     ) -> None:
-        _check_options(window_frames, speed_cap_mps, max_gap_s)
-        n = window_frames
-        self.window_frames = n
-        self.speed_cap_mps = float(speed_cap_mps)
-        self.max_gap_s = float(max_gap_s)
-        self._gap_limit_s = self.max_gap_s + _GAP_EPS_S
-        self._rows: dict[str, int] = {}
-        self._last_frame: int | None = None
-        self._t0 = 0.0
-        self._prev_t = -np.inf
-        self._update = -1  # index of the newest accepted frame
-        # Time of each slot (= update index modulo the window).
-        self._slot_t = np.zeros(n)
-        # Shared weights of a full window: column 0 the mean, column 1 the slope.
-        self._weights = np.zeros((n, 2))
-        self._weights[:, 0] = 1.0 / n
-        self._ones = np.ones(n)
-        # Consecutive frames with the same, fully valid players and no long gap.
-        self._steady = 0
-        self._prev_index: IntArray | slice | None = None
-        # The steady path's pending bookkeeping: rows, update and time of its last frame.
-        self._lazy: tuple[IntArray | slice, int, float] | None = None
-        # Per player row.
-        self._values = np.zeros((0, 3, n))  # x, y, speed per slot
-        # Update that wrote each slot of the row's current segment (_NEVER: nothing valid).
-        self._written = np.zeros((0, n), dtype=np.int64)
-        self._last_t = np.zeros(0)
-        self._pos = np.zeros((0, 2))
-        self._distance = np.zeros(0)
-        self._reserve(32)
+        self._bank = KinematicsBank(window_frames, speed_cap_mps, max_gap_s)
+        self._game = self._bank.game("")
+        self.window_frames = window_frames
         self._cached_key: tuple[str, ...] | None = None
         self._cached_rows: IntArray = np.zeros(0, dtype=np.intp)
-        self._cached_index: IntArray | slice = self._cached_rows
-        self._subset_of: IntArray | None = None
-        self._subset_pattern = b""
-        self._subset: tuple[IntArray | slice, IntArray] = (self._cached_rows, self._cached_rows)
 
     def delay_ms(self, fps: float = 25.0) -> float:
         """Delay of positions, speed and distance behind the newest frame at ``fps``."""
-        return delay_ms(self.window_frames, fps)
+        return self._bank.delay_ms(fps)
 
     def accel_delay_ms(self, fps: float = 25.0) -> float:
         """Delay of the acceleration (a fit of the speeds) behind the newest frame at ``fps``."""
-        return 2.0 * delay_ms(self.window_frames, fps)
+        return 2.0 * self._bank.delay_ms(fps)
 
     @property
     def last_frame(self) -> int | None:
         """The newest frame accepted so far."""
-        return self._last_frame
+        return self._bank.last_frame(self._game)
 
     def distance_of(self, player_id: str) -> float:
         """Distance covered so far by ``player_id`` (0 for a player not seen)."""
-        row = self._rows.get(player_id)
-        return 0.0 if row is None else float(self._distance[row])
+        row = self._bank.row_of(self._game, player_id)
+        return 0.0 if row is None else float(self._bank.distance(np.array([row]))[0])
 
     def update(
         self, frame: int, t_s: float, ids: Sequence[str], xy_m: FloatArray
@@ -318,194 +283,40 @@ class KinematicsTracker:
         timestamp further back is taken as a restarted clock, after which every player starts
         a new segment. NaN positions count as missing detections.
         """
-        if self._last_frame is not None and frame <= self._last_frame:
-            return None
-        if self._update < 0:
-            self._t0 = float(t_s)
-        t = float(t_s) - self._t0
-        if not t > self._prev_t:
-            if t >= self._prev_t - self._gap_limit_s:
-                return None  # jitter, or the same instant again
-            # The clock went back further than a gap: a new time base (e.g. a feed that
-            # restarts its clock each period); every player starts a new segment.
-            self._t0 = float(t_s) - (self._prev_t + 2.0 * self._gap_limit_s + 1.0)
-            t = float(t_s) - self._t0
+        rows = self._rows_for(ids)  # validated before the bank changes
         xy = np.asarray(xy_m, dtype=np.float64)
-        index, rows = self._index_for(ids)
         if xy.shape != (rows.shape[0], 2):
             raise ValueError(f"xy_m must have shape ({rows.shape[0]}, 2), got {xy.shape}")
-        self._last_frame = frame
-        frame_gap = t - self._prev_t
-        self._prev_t = t
-        self._update += 1
-        slot = self._update % self.window_frames
-        self._slot_t[slot] = t
-        valid: NDArray[np.bool_] | None = None
-        if not math.isfinite(float(xy.sum())):
-            valid = np.asarray(np.isfinite(xy).all(axis=1))
-            index, rows = self._valid_subset(index, rows, valid)
-            xy = xy[valid]
-        # Steady: the same players, all present, for a whole window, with no long gap.
-        if index is self._prev_index and frame_gap <= self._gap_limit_s:
-            self._steady += 1
-        else:
-            self._steady = 0
-        self._prev_index = index
-        if rows.size == 0:
-            block = np.zeros((0, 5))
-        elif self._steady >= self.window_frames:
-            block = self._steady_step(index, slot, frame_gap, xy)
-        else:
-            self._settle()
-            block = self._masked_step(rows, slot, t, xy)
-        if valid is None:
-            out, distance = block, self._distance[index].copy()
-        else:
-            out = np.full((valid.size, 5), np.nan)
-            out[valid] = block
-            out[~valid, 4] = 0.0
-            distance = self._distance[self._cached_rows]
-        return KinematicsStep(
-            frame, float(t_s), ids, out[:, 0], out[:, 1:3], out[:, 3], out[:, 4], distance
-        )
+        t = self._bank.accept(self._game, frame, t_s)
+        if t is None:
+            return None
+        present = np.isfinite(xy).all(axis=1)
+        if present.all():
+            step = self._bank.step(rows, np.full(rows.shape[0], t), xy)
+            return KinematicsStep(
+                frame, float(t_s), ids, step.speed_mps, step.velocity_mps, step.accel_mps2,
+                step.step_m, step.distance_m,
+            )  # fmt: skip
+        n = rows.shape[0]
+        speed, accel, step_m = np.full(n, np.nan), np.full(n, np.nan), np.zeros(n)
+        velocity = np.full((n, 2), np.nan)
+        if present.any():
+            step = self._bank.step(rows[present], np.full(int(present.sum()), t), xy[present])
+            speed[present], accel[present], step_m[present] = (
+                step.speed_mps, step.accel_mps2, step.step_m,
+            )  # fmt: skip
+            velocity[present] = step.velocity_mps
+        distance = self._bank.distance(rows)
+        return KinematicsStep(frame, float(t_s), ids, speed, velocity, accel, step_m, distance)
 
-    def _steady_step(
-        self, index: IntArray | slice, slot: int, frame_gap: float, xy: FloatArray
-    ) -> FloatArray:
-        """Every player present with a full window: one product with the shared weights.
-
-        Returns ``(n, 5)``: speed, velocity x and y, acceleration, step.
-        """
-        self._lazy = (index, self._update, self._slot_t[slot])
-        w = self._weights
-        d = self._slot_t - self._slot_t.sum() / self.window_frames
-        np.divide(d, d @ d, out=w[:, 1])
-        values = self._values
-        values[index, 0:2, slot] = xy
-        values[index, 2, slot] = 0.0
-        # (n, 3, N) @ (N, 2): mean and slope of x and y, and the slope of the speeds so far.
-        fit = values[index] @ w
-        slope = fit[:, 0:2, 1]
-        out = np.empty((fit.shape[0], 5))
-        speed = out[:, 0]
-        np.hypot(slope[:, 0], slope[:, 1], out=speed)
-        if np.maximum.reduce(speed) > self.speed_cap_mps:
-            out[:, 1:3] = slope * _cap_scale(speed, self.speed_cap_mps)[:, None]
-            np.minimum(speed, self.speed_cap_mps, out=speed)
-        else:
-            out[:, 1:3] = slope
-        np.multiply(speed, w[slot, 1], out=out[:, 3])
-        out[:, 3] += fit[:, 2, 1]
-        values[index, 2, slot] = speed
-        mean = fit[:, 0:2, 0]
-        delta = mean - self._pos[index]
-        step = out[:, 4]
-        np.hypot(delta[:, 0], delta[:, 1], out=step)
-        np.minimum(step, self.speed_cap_mps * frame_gap, out=step)
-        self._pos[index] = mean
-        self._distance[index] += step
-        return out
-
-    def _masked_step(self, rows: IntArray, slot: int, t: float, xy: FloatArray) -> FloatArray:
-        """Players with holes in their windows (or new segments): fits over valid slots only.
-
-        Returns ``(n, 5)`` like :meth:`_steady_step`.
-        """
-        u = self._update
-        gap = t - self._last_t[rows]  # NaN for a player never seen
-        fresh = ~(gap <= self._gap_limit_s)
-        any_fresh = bool(fresh.any())
-        if any_fresh:  # a new segment: forget the samples before the gap
-            self._written[rows[fresh]] = _NEVER
-        self._written[rows, slot] = u
-        self._last_t[rows] = t
-        values = self._values
-        values[rows, 0:2, slot] = xy
-        values[rows, 2, slot] = 0.0  # this frame's speed joins the fit below
-        valid = (self._written[rows] > u - self.window_frames).astype(np.float64)
-        vals = values[rows]
-        slot_t, ones = self._slot_t, self._ones
-        with np.errstate(invalid="ignore", divide="ignore"):
-            count = valid @ ones
-            dt = (slot_t - ((valid @ slot_t) / count)[:, None]) * valid
-            sxx = np.einsum("ij,ij->i", dt, dt)
-            mean = (vals[:, 0:2, :] @ valid[:, :, None])[:, :, 0] / count[:, None]
-            slope = (vals[:, 0:2, :] @ dt[:, :, None])[:, :, 0] / sxx[:, None]
-            one = count < 2
-            slope[one] = np.nan
-            raw = np.hypot(slope[:, 0], slope[:, 1])
-            # Speeds of the window: earlier frames' (NaN where none) and, when defined, this one.
-            earlier = vals[:, 2, :]
-            speed_ok = valid * np.isfinite(earlier)
-            speed_ok[:, slot] = ~one
-            n_speeds = speed_ok @ ones
-            ds = (slot_t - ((speed_ok @ slot_t) / n_speeds)[:, None]) * speed_ok
-            sxs = np.einsum("ij,ij->i", ds, ds)
-            speed = np.minimum(raw, self.speed_cap_mps)
-            earlier[:, slot] = speed
-            accel = np.einsum("ij,ij->i", ds, np.where(speed_ok > 0, earlier, 0.0)) / sxs
-        accel[n_speeds < 2] = np.nan
-        velocity = slope
-        if (raw > self.speed_cap_mps).any():
-            velocity = slope * _cap_scale(raw, self.speed_cap_mps)[:, None]
-        values[rows, 2, slot] = speed
-        delta = mean - self._pos[rows]
-        step = np.minimum(np.hypot(delta[:, 0], delta[:, 1]), self.speed_cap_mps * gap)
-        if any_fresh:
-            step[fresh] = 0.0
-        self._pos[rows] = mean
-        self._distance[rows] += step
-        return np.column_stack((speed, velocity, accel, step))
-
-    def _valid_subset(
-        self, index: IntArray | slice, rows: IntArray, valid: NDArray[np.bool_]
-    ) -> tuple[IntArray | slice, IntArray]:
-        """The rows of the valid positions; the same objects while the pattern repeats, which
-        keeps a frame with a player always missing on the steady path."""
-        pattern = valid.tobytes()
-        if rows is not self._subset_of or pattern != self._subset_pattern:
-            sub = rows[valid]
-            self._subset_of, self._subset_pattern = rows, pattern
-            self._subset = (as_slice(sub), sub)
-        return self._subset
-
-    def _settle(self) -> None:
-        """Write back the per-player bookkeeping the steady path skips."""
-        if self._lazy is None:
-            return
-        rows, u, t = self._lazy
-        self._lazy = None
-        # They were present in every frame of the window that ended at the last steady frame.
-        n = self.window_frames
-        self._written[rows] = u - (u - np.arange(n)) % n
-        self._last_t[rows] = t
-
-    def _index_for(self, ids: Sequence[str]) -> tuple[IntArray | slice, IntArray]:
-        """Rows of ``ids`` (new ids get new rows), and a slice instead when they are contiguous."""
+    def _rows_for(self, ids: Sequence[str]) -> IntArray:
+        """Rows of ``ids`` (new ids get new rows); a frame's layout usually repeats."""
         key = ids if isinstance(ids, tuple) else tuple(ids)
-        if key == self._cached_key:
-            return self._cached_index, self._cached_rows
-        if len(set(key)) != len(key):
-            raise ValueError("a frame lists a player id twice")
-        table = self._rows
-        for player_id in key:
-            if player_id not in table:
-                table[player_id] = len(table)
-        if len(table) > self._last_t.shape[0]:
-            self._reserve(2 * len(table))
-        rows = np.fromiter((table[i] for i in key), dtype=np.intp, count=len(key))
-        index = as_slice(rows)
-        self._cached_key, self._cached_rows, self._cached_index = key, rows, index
-        return index, rows
-
-    def _reserve(self, capacity: int) -> None:
-        extra = capacity - self._last_t.shape[0]
-        n = self.window_frames
-        self._values = np.concatenate([self._values, np.zeros((extra, 3, n))])
-        self._written = np.concatenate([self._written, np.full((extra, n), _NEVER, np.int64)])
-        self._last_t = np.concatenate([self._last_t, np.full(extra, np.nan)])
-        self._pos = np.concatenate([self._pos, np.zeros((extra, 2))])
-        self._distance = np.concatenate([self._distance, np.zeros(extra)])
+        if key != self._cached_key:
+            if len(set(key)) != len(key):
+                raise ValueError("a frame lists a player id twice")
+            self._cached_key, self._cached_rows = key, self._bank.rows(self._game, key)
+        return self._cached_rows
 
 
 @dataclass(frozen=True, slots=True)
@@ -726,6 +537,10 @@ class KinematicsBank:
             earlier[slot, cols] = speed
             accel = (ds * np.where(speed_ok, earlier, 0.0)).sum(axis=0) / sxs
         return speed, slope, raw, mean, accel, n_speeds
+
+    def last_frame(self, game: int) -> int | None:
+        """The newest frame of ``game`` accepted so far."""
+        return self._last_frame[game]
 
     def row_of(self, game: int, player_id: str) -> int | None:
         """The row of ``player_id`` in ``game``, if seen."""
