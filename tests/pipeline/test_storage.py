@@ -52,3 +52,18 @@ async def test_a_game_is_stored_whole_and_once(tmp_path: Path) -> None:
     enriched = [e for e in _read(app, "game_events.enriched") if isinstance(e, GameEvent)]
     assert [e.xg for e in shots] == [e.xg for e in enriched if e.kind == "shot"]
     store.close()
+
+
+async def test_a_value_the_store_cannot_keep_is_dead_lettered_not_dropped(tmp_path: Path) -> None:
+    store = DuckDBStore(tmp_path / "store")
+    store.open()
+    app, _ = build_pipeline(App(settings=Settings(partitions=1)), store=store)
+    async with app:
+        await app.publish(topics.METRICS, {"game_id": "g1", "metric": "speed"}, key="g1")
+        await app.drain(timeout=30)
+    letters = [v for v in _read(app, app.functions["store_metrics"].dead_letter_topic)]
+    assert len(letters) == 1 and letters[0].reason == "decode"  # type: ignore[attr-defined]
+    assert "subject_id" in letters[0].error  # type: ignore[attr-defined]
+    assert app.metrics("store_metrics").decode_errors == 1
+    assert app.metrics("alerts").decode_errors == 1 and app.metrics("alerts").errors == 0
+    store.close()

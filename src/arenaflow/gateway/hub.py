@@ -63,7 +63,6 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any, Final, Literal
 
 import msgspec
@@ -284,6 +283,9 @@ class Hub:
         """Queue ``value`` (a MetricUpdate, Alert or GameEvent) for every interested subscriber;
         never waits for a client. Other values are ignored."""
         self.messages_in += 1
+        game_subs = self._by_game.get(getattr(value, "game_id", ""))
+        if not game_subs and not self._all_games:
+            return  # nobody listens to this game: the usual case for most updates
         kind: Kind
         team: str | None
         subject: str | None
@@ -301,7 +303,6 @@ class Hub:
             private = False
         else:
             return
-        game_subs = self._by_game.get(value.game_id)
         frame: str | None = None
         slow: list[_Subscriber] = []
         for subs in (game_subs, self._all_games):
@@ -331,11 +332,6 @@ class Hub:
         for sub in slow:
             self.slow_closed += 1
             self._close(sub, CLOSE_TOO_SLOW, "too slow")
-
-    def publish_many(self, values: Iterable[Any]) -> None:
-        """:meth:`publish` each of ``values``."""
-        for value in values:
-            self.publish(value)
 
     def _index(self, sub: _Subscriber) -> None:
         if sub.games is None:

@@ -18,7 +18,7 @@ def register(app: App, config: PipelineConfig, live: LiveTable) -> None:
     watched = engine.metrics
 
     @app.function(
-        stream(topics.METRICS, key="game_id"),
+        stream(topics.METRICS, key="game_id", schema=MetricUpdate),  # others: dead-lettered
         name="alerts",
         batch_size=config.batch_size * 4,
     )

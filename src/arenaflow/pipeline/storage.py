@@ -26,7 +26,7 @@ from arenaflow.events import Event
 from arenaflow.pipeline.config import PipelineConfig
 from arenaflow.pipeline.shots import ENRICHED_TOPIC
 from arenaflow.sports import topics
-from arenaflow.sports.schemas import Alert, BiometricSample, MetricUpdate, TrackingFrame
+from arenaflow.sports.schemas import Alert, BiometricSample, GameEvent, MetricUpdate, TrackingFrame
 from arenaflow.store.base import Game, Store
 from arenaflow.triggers import schedule, stream
 
@@ -73,17 +73,29 @@ def register(app: App, config: PipelineConfig, store: Store) -> None:
     def archive_samples(events: list[Event], ctx: Context) -> None:
         store.write_samples([e.value for e in events])
 
-    @app.function(stream(topics.METRICS, key="game_id"), name="store_metrics", **WRITER_OPTIONS)
+    # Typed streams: a value that is not what the store keeps (a user's function publishing a
+    # dict to ``metrics``, say) is dead-lettered with the decoder's reason, not dropped.
+    @app.function(
+        stream(topics.METRICS, key="game_id", schema=MetricUpdate),
+        name="store_metrics",
+        **WRITER_OPTIONS,
+    )
     def store_metrics(events: list[Event], ctx: Context) -> None:
-        store.write_metrics([e.value for e in events if isinstance(e.value, MetricUpdate)])
+        store.write_metrics([e.value for e in events])
 
-    @app.function(stream(ENRICHED_TOPIC, key="game_id"), name="store_events", **WRITER_OPTIONS)
+    @app.function(
+        stream(ENRICHED_TOPIC, key="game_id", schema=GameEvent),
+        name="store_events",
+        **WRITER_OPTIONS,
+    )
     def store_events(events: list[Event], ctx: Context) -> None:
         store.write_events([e.value for e in events])
 
-    @app.function(stream(topics.ALERTS, key="game_id"), name="store_alerts", **WRITER_OPTIONS)
+    @app.function(
+        stream(topics.ALERTS, key="game_id", schema=Alert), name="store_alerts", **WRITER_OPTIONS
+    )
     def store_alerts(events: list[Event], ctx: Context) -> None:
-        store.write_alerts([e.value for e in events if isinstance(e.value, Alert)])
+        store.write_alerts([e.value for e in events])
 
     @app.function(schedule("1h"), name="retention", timeout_s=600.0)
     def retention(events: list[Event], ctx: Context) -> None:
