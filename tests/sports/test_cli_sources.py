@@ -64,7 +64,9 @@ def test_simulate_paces_in_real_time() -> None:
         timeout=60,
     )
     assert result.returncode == 0, result.stderr
-    assert "x2.0 real time" in result.stdout
+    # Paced: never faster than twice real time (how much slower depends on the machine).
+    factor = re.search(r"x(\d+\.\d) real time", result.stdout)
+    assert factor and 0.0 < float(factor[1]) <= 2.05, result.stdout
 
 
 @needs_data
