@@ -45,6 +45,7 @@ def _serve(port: int, entries: str, results: Any, stop: Any) -> None:
     from arenaflow import App, Settings, stream
     from arenaflow.gateway.app import create_gateway
     from arenaflow.gateway.auth import KeyRing
+    from arenaflow.gateway.server import server_config
     from arenaflow.pipeline import build_pipeline
     from arenaflow.runtime.latency import quiet_gc
     from arenaflow.sports import topics
@@ -57,7 +58,7 @@ def _serve(port: int, entries: str, results: Any, stop: Any) -> None:
         published["speed"] += sum(1 for e in events if e.value.metric == "speed")
 
     gateway = create_gateway(app, live=live, keys=KeyRing.parse(entries))
-    server = uvicorn.Server(uvicorn.Config(gateway, port=port, log_level="warning"))
+    server = uvicorn.Server(server_config(gateway, port=port, log_level="warning"))
     quiet_gc()  # as the arenaflow commands do
 
     async def main() -> None:

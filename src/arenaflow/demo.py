@@ -322,6 +322,7 @@ class _Server:
 
         from arenaflow.gateway.app import create_gateway
         from arenaflow.gateway.auth import KeyRing
+        from arenaflow.gateway.server import server_config
 
         ring = KeyRing()
         self.keys = {
@@ -330,7 +331,7 @@ class _Server:
         self.keys["staff"] = ring.issue("demo-staff", {"staff"})
         self.keys["ingest"] = ring.issue("demo-ingest", {"ingest"})
         gateway = create_gateway(app, live=live, keys=ring)
-        config = uvicorn.Config(gateway, host=host, port=port, log_level="warning", lifespan="on")
+        config = server_config(gateway, host=host, port=port, log_level="warning", lifespan="on")
         self._server = uvicorn.Server(config)
         self._task: asyncio.Task[None] | None = None
         self._console, self._host = console, host

@@ -27,6 +27,7 @@ from arenaflow import App
 from arenaflow.gateway.app import create_gateway
 from arenaflow.gateway.auth import KeyRing
 from arenaflow.gateway.pages import ASSETS
+from arenaflow.gateway.server import server_config
 from arenaflow.pipeline import PipelineConfig, build_pipeline
 from arenaflow.pipeline.rules import Rule
 from arenaflow.settings import Settings
@@ -148,9 +149,7 @@ class LiveServer:
             self.ready.set()
 
     async def _main(self) -> None:
-        config = uvicorn.Config(
-            self.gateway, log_level="warning", lifespan="on", ws="websockets-sansio"
-        )
+        config = server_config(self.gateway, log_level="warning", lifespan="on")
         server = uvicorn.Server(config)
         serving = asyncio.create_task(server.serve(sockets=[self.sock]))
         while not server.started:

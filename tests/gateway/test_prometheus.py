@@ -82,7 +82,7 @@ async def test_runtime_ingest_and_push_figures(serve: Callable[..., Any]) -> Non
             for name, figure in stats.items():
                 key = (
                     f"arenaflow_push_{name}"
-                    if name in ("subscribers", "queued")
+                    if name in ("subscribers", "behind", "queued")
                     else (f"arenaflow_push_{name}_total")
                 )
                 assert value(after, key) == figure

@@ -16,7 +16,7 @@ Per function (label ``function``):
 
 The gateway: ``arenaflow_ingest_{requests,accepted,rejected}_total`` and
 ``arenaflow_ingest_responses_total{status}``; the push tier, when the hub has ``stats()``:
-``arenaflow_push_subscribers`` and ``arenaflow_push_queued`` (gauges) and
+``arenaflow_push_subscribers``, ``arenaflow_push_behind`` and ``arenaflow_push_queued`` (gauges) and
 ``arenaflow_push_<figure>_total`` for its other figures (counters).
 
 Access: served without a key (scrapers usually have none, and the figures hold no game data).
@@ -76,7 +76,7 @@ FUNCTION_GAUGES: Final = (
     ("lag", "Events on the function's topics not yet acknowledged"),
 )
 #: Hub figures that are levels, not running totals.
-PUSH_GAUGES: Final = frozenset({"subscribers", "queued"})
+PUSH_GAUGES: Final = frozenset({"subscribers", "behind", "queued"})
 
 
 class RuntimeCollector(Collector):
