@@ -42,7 +42,6 @@ from arenaflow.security.webhooks import verify
 from arenaflow.settings import Settings
 from arenaflow.state import State, load_state
 from arenaflow.transport import Transport, load_transport
-from arenaflow.transport.memory import MemoryTransport
 from arenaflow.triggers import Http, Schedule, Stream, Trigger, Webhook
 
 log = logging.getLogger(__name__)
@@ -104,10 +103,14 @@ class App:
     ) -> None:
         self.settings = settings or Settings.from_env()
         transport = transport or self.settings.transport
-        if transport == "memory":
-            transport = MemoryTransport(self.settings.partitions, self.settings.retention)
         self.transport: Transport = (
-            load_transport(transport) if isinstance(transport, str) else transport
+            load_transport(
+                transport,
+                default_partitions=self.settings.partitions,
+                retention=self.settings.retention,
+            )
+            if isinstance(transport, str)
+            else transport
         )
         state = state or self.settings.state
         self.state_backend: State = load_state(state) if isinstance(state, str) else state
@@ -249,9 +252,11 @@ class App:
             headers = {TRACE_HEADER: new_trace_id()}
         elif TRACE_HEADER not in headers:
             headers = {**headers, TRACE_HEADER: new_trace_id()}
-        done = 0
-        with contextlib.suppress(NotImplementedError):  # the backend publishes async only
+        try:
             done = self.transport.publish_many_nowait(topic, values, key, headers)
+        except NotImplementedError:  # the backend publishes async only: in one batch
+            await self.transport.publish_batch([(topic, v, key, headers) for v in values])
+            return
         for value in values[done:]:
             await self.transport.publish(topic, value, key, headers)
 

@@ -11,7 +11,9 @@ from arenaflow.errors import ConfigError, MissingExtra
 _SCHEME_ALIASES = {"rediss": "redis", "unix": "redis", "postgresql": "postgres"}
 
 
-def load_backend(kind: str, table: dict[str, tuple[str, str]], name_or_url: str) -> Any:
+def load_backend(
+    kind: str, table: dict[str, tuple[str, str]], name_or_url: str, **options: Any
+) -> Any:
     """Instantiate the backend ``name_or_url`` names from ``table``.
 
     Args:
@@ -19,6 +21,7 @@ def load_backend(kind: str, table: dict[str, tuple[str, str]], name_or_url: str)
         table: Backend name -> ("module:Class", extra that installs its dependencies).
         name_or_url: A name such as ``memory`` or a URL such as ``redis://127.0.0.1:6379/0``; a
             URL is passed to the backend's constructor.
+        options: Keyword arguments for the backend's constructor.
     """
     is_url = "://" in name_or_url
     name = name_or_url.split("://", 1)[0] if is_url else name_or_url
@@ -35,4 +38,4 @@ def load_backend(kind: str, table: dict[str, tuple[str, str]], name_or_url: str)
     except ImportError as exc:
         raise MissingExtra(name, extra) from exc
     cls = getattr(module, class_name)
-    return cls(name_or_url) if is_url else cls()
+    return cls(name_or_url, **options) if is_url else cls(**options)

@@ -37,6 +37,8 @@ class Context:
         resources: What the function's ``init`` hook returned for this instance (or None).
         attempt: 1 for the first try of these events, 2 for the first retry, ...
         partition: Partition the batch came from (None for non-stream triggers).
+        replaying: True while the batch is a replay that rebuilds in-memory state after a
+            takeover (``replay_on_takeover``): outputs and state writes are discarded.
     """
 
     __slots__ = (
@@ -47,6 +49,7 @@ class Context:
         "function_name",
         "outbox",
         "partition",
+        "replaying",
         "resources",
         "state",
         "trace_id",
@@ -62,6 +65,7 @@ class Context:
         deadline: float,
         attempt: int = 1,
         partition: int | None = None,
+        replaying: bool = False,
     ) -> None:
         self.function_name = function_name
         self._invocation_id = invocation_id
@@ -71,6 +75,7 @@ class Context:
         self.deadline = deadline
         self.attempt = attempt
         self.partition = partition
+        self.replaying = replaying
         self.outbox: list[tuple[str, Any, str | None, dict[str, str]]] = []
         self._log: logging.LoggerAdapter[logging.Logger] | None = None
 

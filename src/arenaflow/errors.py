@@ -6,7 +6,8 @@ Every error arenaflow raises on purpose derives from :class:`ArenaflowError`::
     ├── ConfigError (also ValueError)   bad option at decoration time or a bad setting
     ├── TransportError                  the event log failed
     │   ├── BackpressureError           a partition is full and the caller cannot wait
-    │   └── OffsetOutOfRange            replay asked for an offset retention already dropped
+    │   ├── OffsetOutOfRange            replay asked for an offset retention already dropped
+    │   └── PartitionLost               another process took over a partition this one read
     ├── StateError                      the keyed state backend failed
     ├── DecodeError                     an event's payload does not match its schema
     ├── SourceError                     a data source (vendor file, simulator) cannot be read
@@ -44,6 +45,12 @@ class BackpressureError(TransportError):
 
 class OffsetOutOfRange(TransportError):
     """Raised when a replay asks for an offset older than what retention still holds."""
+
+
+class PartitionLost(TransportError):
+    """Raised when this process no longer owns a partition it was consuming (its lease expired,
+    e.g. while it was paused, and another process took the partition over). Nothing it commits
+    for that partition lands; what it fetched is redelivered to the new owner."""
 
 
 class StateError(ArenaflowError):

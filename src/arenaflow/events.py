@@ -30,9 +30,20 @@ class Event:
         value: The payload: any Python object in memory, bytes when it came over a wire.
         headers: String headers; ``trace_id`` travels from ingest to push.
         timestamp: Wall-clock publish time in seconds since the epoch.
+        deliveries: How many times the event has been delivered to its consumer group,
+            this time included (more than 1: a process took it and stopped before acking it).
     """
 
-    __slots__ = ("headers", "key", "offset", "partition", "timestamp", "topic", "value")
+    __slots__ = (
+        "deliveries",
+        "headers",
+        "key",
+        "offset",
+        "partition",
+        "timestamp",
+        "topic",
+        "value",
+    )
 
     def __init__(
         self,
@@ -43,7 +54,9 @@ class Event:
         value: Any,
         headers: dict[str, str],
         timestamp: float,
+        deliveries: int = 1,
     ) -> None:
+        self.deliveries = deliveries
         self.topic = topic
         self.partition = partition
         self.offset = offset

@@ -26,11 +26,12 @@ class FlakyState(MemoryState):
         namespace: str,
         writes: Mapping[Hashable, Any],
         watermarks: Mapping[WatermarkKey, int],
+        fence: Any = None,
     ) -> None:
         if self.failures > 0:
             self.failures -= 1
             raise StateError("state backend unavailable")
-        await super().commit(namespace, writes, watermarks)
+        await super().commit(namespace, writes, watermarks, fence)
 
 
 async def test_backend_outage_holds_the_lane_and_loses_nothing() -> None:

@@ -8,7 +8,7 @@ clash). Units are Prometheus' base units: seconds, bytes; money in US dollars.
 Per function (label ``function``):
 
 * counters ``arenaflow_function_{invocations,events,errors,timeouts,throttles,retries,
-  dead_lettered,decode_errors,duplicates_skipped,cold_starts,provisioned_starts}_total``,
+  dead_lettered,decode_errors,duplicates_skipped,replayed,cold_starts,provisioned_starts}_total``,
   ``arenaflow_function_gb_seconds_total``, ``arenaflow_function_cost_usd_total``;
 * gauges ``arenaflow_function_duration_seconds{quantile="0.5|0.95|0.99"}`` (over the newest
   8,192 invocations), ``arenaflow_function_init_seconds`` (mean cold start),
@@ -65,6 +65,7 @@ FUNCTION_COUNTERS: Final = (
     ("dead_lettered", "Events sent to the dead-letter topic"),
     ("decode_errors", "Events that did not decode to the trigger's schema"),
     ("duplicates_skipped", "Redelivered events skipped as already applied"),
+    ("replayed", "Events run again to rebuild in-memory state after a takeover"),
     ("cold_starts", "Instances started on demand (init ran on the request path)"),
     ("provisioned_starts", "Instances started ahead of demand (min_instances)"),
 )

@@ -35,6 +35,11 @@ class FunctionConfig:
         executor: ``inline`` (asyncio; sync functions on an instance thread) or ``process``.
         init: Cold-start hook, sync or async, run once per instance; its return value is
             ``ctx.resources``.
+        replay_on_takeover: The function keeps state in process memory (not in ``ctx.state``):
+            when this process takes a partition over on a transport shared by processes, the
+            partition's retained history is run through the function first (``ctx.replaying``;
+            outputs and state writes discarded) so that state is rebuilt. Needs
+            ``parallelization=1``, so that what was acknowledged is a prefix.
     """
 
     batch_size: int = 100
@@ -53,6 +58,7 @@ class FunctionConfig:
     idle_timeout_s: float = 300.0
     executor: Executor = "inline"
     init: Callable[[], Any] | None = None
+    replay_on_takeover: bool = False
 
     def retry_delay_s(self, attempt: int) -> float:
         """Back-off before retry number ``attempt`` (1-based): exponential, capped."""
@@ -117,6 +123,15 @@ def make_config(name: str | None, options: dict[str, Any]) -> FunctionConfig:
             raise ConfigError(f"on_failure must be a topic name, got {cfg.on_failure!r}")
         if cfg.init is not None and not callable(cfg.init):
             raise ConfigError(f"init must be callable, got {cfg.init!r}")
+        if not isinstance(cfg.replay_on_takeover, bool):
+            raise ConfigError(
+                f"replay_on_takeover must be True or False, got {cfg.replay_on_takeover!r}"
+            )
+        if cfg.replay_on_takeover and cfg.parallelization != 1:
+            raise ConfigError(
+                "replay_on_takeover needs parallelization=1 (its replay runs the acknowledged "
+                f"prefix of a partition), got parallelization={cfg.parallelization}"
+            )
     except ConfigError as exc:
         raise ConfigError(f"{where}{exc}") from None
     return cfg

@@ -9,7 +9,15 @@ events of one key stay in one lane and in order. Each lane gathers a batch (``ba
 3. then it goes to the dead-letter topic with the error, and the lane moves on.
 
 So a poison event holds its lane for a bounded time and never stalls a game. Events older than
-``max_record_age_s`` and events that do not decode go to the dead-letter topic at once.
+``max_record_age_s`` and events that do not decode go to the dead-letter topic at once, and so do
+events delivered more than ``max_retry_attempts + 1`` times without being acknowledged (they
+crashed or stalled the process that took them: a transport shared by processes counts that).
+
+On a transport shared by processes (``redis``), a partition's reader handles its partition being
+taken over (:class:`~arenaflow.errors.PartitionLost`: the lanes drop what they hold, nothing they
+commit lands, the reader starts afresh) and being (re)acquired: for a function with
+``replay_on_takeover`` the partition's retained, acknowledged history is replayed through it
+first, outputs and state writes discarded, so what it keeps in memory is rebuilt before it goes on.
 """
 
 from __future__ import annotations
@@ -22,7 +30,7 @@ from typing import TYPE_CHECKING, Any
 
 import msgspec
 
-from arenaflow.errors import DecodeError, FunctionTimeout, InstanceCrashed
+from arenaflow.errors import DecodeError, FunctionTimeout, InstanceCrashed, PartitionLost
 from arenaflow.events import Event
 from arenaflow.runtime.dead_letter import DeadLetter
 from arenaflow.runtime.function import BatchItemFailures, Function
@@ -37,6 +45,7 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 _FETCH_WAIT_S = 0.25
+_REPLAY_BATCH = 500
 
 
 def _reason(error: BaseException | None) -> str:
@@ -96,10 +105,12 @@ class StreamDispatcher:
         self._tasks: list[asyncio.Task[None]] = []
         # Offsets below these were possibly delivered before a restart: check their watermarks.
         self._redelivery_end: list[int] = []
-        self._decoder = self._make_decoder(trigger)
+        self._decoder = self._make_decoder(trigger, transport.codec)
 
     @staticmethod
-    def _make_decoder(trigger: Stream) -> Any:
+    def _make_decoder(trigger: Stream, wire: str | None) -> Any:
+        if wire == "msgpack":  # every value arrives as msgpack bytes
+            return msgspec.msgpack.Decoder(trigger.schema if trigger.schema is not None else Any)
         if trigger.schema is None:
             return None
         if trigger.codec == "msgpack":
@@ -137,13 +148,45 @@ class StreamDispatcher:
 
     # -- reading -------------------------------------------------------------------------------
     async def _read_partition(self, p: int) -> None:
+        delay = 0.05
+        while True:
+            try:
+                await self._read_tenure(p)
+            except PartitionLost as exc:
+                # Another process took the partition over: what the lanes held is its now.
+                log.warning("%s: %s", self.group, exc)
+            except Exception:
+                # A backend failing in a way it does not retry itself: start the tenure afresh
+                # (fetched, unacknowledged events are delivered again), never stop reading.
+                log.exception("%s: partition %d: reading failed; starting again", self.group, p)
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 2.0)
+            else:
+                return
+            await self._rewind(p)
+
+    async def _rewind(self, p: int) -> None:
+        delay = 0.05
+        while True:
+            try:
+                await self._transport.rewind(self.topic, self.group, p)
+                return
+            except Exception:
+                log.exception("%s: partition %d: rewind failed; retrying", self.group, p)
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 2.0)
+
+    async def _read_tenure(self, p: int) -> None:
+        """Read partition ``p`` until it is lost (PartitionLost) or the dispatcher stops."""
         cfg = self.fn.config
         lanes = [_Lane() for _ in range(cfg.parallelization)]
         lane_tasks = [
             asyncio.get_running_loop().create_task(self._run_lane(lane, p)) for lane in lanes
         ]
         high_water = 4 * cfg.batch_size
-        fetch = self._transport.fetch
+        transport = self._transport
+        fetch = transport.fetch
+        current = 0  # the assignment (tenure) whose state was last brought up to date
         try:
             while True:
                 events = await fetch(
@@ -151,7 +194,13 @@ class StreamDispatcher:
                 )
                 if not events:
                     continue
-                if events[0].offset < self._redelivery_end[p]:
+                assignment = transport.assignment(self.topic, self.group, p)
+                if assignment != current:  # taken over: others wrote its state meanwhile
+                    await self._state.refresh(self.group)
+                    if cfg.replay_on_takeover:
+                        await self._replay(p, events[0].offset)
+                    current = assignment
+                if events[0].offset < self._redelivery_end[p] or events[0].deliveries > 1:
                     events = await self._skip_applied(events, p)
                 if len(lanes) == 1:
                     lanes[0].put(events)
@@ -171,6 +220,28 @@ class StreamDispatcher:
             for task in lane_tasks:
                 task.cancel()
             await asyncio.gather(*lane_tasks, return_exceptions=True)
+
+    async def _replay(self, p: int, end: int) -> None:
+        """Run the partition's retained history below ``end`` (all of it acknowledged) through
+        the function, discarding outputs and state writes: rebuilds what it keeps in memory."""
+        transport, fn, start = self._transport, self.fn, 0
+        replayed = 0
+        while start < end:
+            events = await transport.history(self.topic, p, start, end, _REPLAY_BATCH)
+            if not events:
+                break
+            start = events[-1].offset + 1
+            ready = []
+            for ev in events:
+                try:
+                    ready.append(self._decode(ev) if self._decoder is not None else ev)
+                except DecodeError:
+                    continue  # dead-lettered when it was first delivered
+            if ready:
+                await self._invoker.invoke(fn, ready, partition=p, replay=True)
+                replayed += len(ready)
+        fn.metrics.replayed += replayed
+        log.info("%s: rebuilt partition %d from %d retained events", self.group, p, replayed)
 
     async def _skip_applied(self, events: list[Event], p: int) -> list[Event]:
         """Drop events whose key's watermark shows they were applied before a restart."""
@@ -231,6 +302,8 @@ class StreamDispatcher:
                 return
             except asyncio.CancelledError:
                 raise
+            except PartitionLost:
+                return  # the new owner processes it; this lane's reader starts afresh
             except Exception:
                 log.exception("%s: partition %d: processing failed; retrying", self.group, p)
                 await asyncio.sleep(delay)
@@ -243,7 +316,11 @@ class StreamDispatcher:
     async def process(self, batch: list[Event], p: int) -> None:
         """Run one batch to completion (success or dead letter) and ack it."""
         ready = batch
-        if self._decoder is not None or self.fn.config.max_record_age_s is not None:
+        if (
+            self._decoder is not None
+            or self.fn.config.max_record_age_s is not None
+            or batch[0].deliveries > 1
+        ):
             ready = await self._admit(batch)
         if ready:
             # The common case inline (one invocation that succeeds); failures take _recover.
@@ -256,11 +333,21 @@ class StreamDispatcher:
         await self._transport.ack(self.topic, self.group, p, [ev.offset for ev in batch])
 
     async def _admit(self, batch: list[Event]) -> list[Event]:
-        """Dead-letter expired and undecodable events; decode the rest."""
+        """Dead-letter expired, undecodable and too often redelivered events; decode the rest."""
         max_age = self.fn.config.max_record_age_s
+        max_deliveries = self.fn.config.max_retry_attempts + 1
         now = time.time()
         ready: list[Event] = []
         for ev in batch:
+            if ev.deliveries > max_deliveries:
+                await self._dead_letter(
+                    [ev],
+                    "redelivered",
+                    f"delivered {ev.deliveries} times without completing: it crashed or "
+                    "stalled the process that took it",
+                    ev.deliveries - 1,
+                )
+                continue
             if max_age is not None and now - ev.timestamp > max_age:
                 await self._dead_letter(
                     [ev], "expired", f"older than max_record_age_s={max_age:g}", 0
@@ -288,7 +375,16 @@ class StreamDispatcher:
                 decoded = msgspec.convert(value, schema)
         except (msgspec.DecodeError, msgspec.ValidationError) as exc:
             raise DecodeError(f"{self.topic}[{ev.partition}]@{ev.offset}: {exc}") from exc
-        return Event(ev.topic, ev.partition, ev.offset, ev.key, decoded, ev.headers, ev.timestamp)
+        return Event(
+            ev.topic,
+            ev.partition,
+            ev.offset,
+            ev.key,
+            decoded,
+            ev.headers,
+            ev.timestamp,
+            ev.deliveries,
+        )
 
     async def _recover(self, inv: Invocation, events: list[Event], p: int) -> None:
         """Handle a first try that failed: bisect, retry, dead-letter (see the module doc)."""

@@ -14,7 +14,7 @@ from arenaflow.events import TRACE_HEADER, Event, new_trace_id
 from arenaflow.runtime.function import Function
 from arenaflow.runtime.middleware.base import Invocation, Middleware
 from arenaflow.state.base import State, StateView, WatermarkKey
-from arenaflow.transport.base import Transport
+from arenaflow.transport.base import Entry, Fence, Transport
 
 
 class Invoker:
@@ -22,7 +22,9 @@ class Invoker:
 
     Commit order is outputs first, then state with the events' watermarks, then (by the
     dispatcher) the acks: a crash in between redelivers the events, which re-publishes outputs
-    (at-least-once) but never applies state twice.
+    (at-least-once) but never applies state twice. On a transport shared by processes, outputs
+    and state of a stream invocation carry the partition's fence: a process that lost the
+    partition commits nothing (PartitionLost) after its new owner.
     """
 
     def __init__(self, transport: Transport, state: State, middleware: list[Middleware]) -> None:
@@ -44,6 +46,7 @@ class Invoker:
         *,
         attempt: int = 1,
         partition: int | None = None,
+        replay: bool = False,
     ) -> Invocation:
         instance = fn.pool.try_acquire()
         if instance is None:
@@ -61,6 +64,7 @@ class Invoker:
             time.monotonic() + fn.config.timeout_s,
             attempt,
             partition,
+            replay,
         )
         inv = Invocation(fn, events, ctx, attempt)
         for m in self._before:
@@ -113,10 +117,22 @@ class Invoker:
             m.after_invoke(inv)
         return inv
 
-    async def _publish_all(self, outbox: list[tuple[str, Any, str | None, dict[str, str]]]) -> None:
+    async def _publish_all(
+        self, outbox: list[tuple[str, Any, str | None, dict[str, str]]], fence: Fence | None
+    ) -> None:
         """Publish in order; appending without a coroutine per event while there is room (a
-        function may emit many metric updates per batch)."""
+        function may emit many metric updates per batch), or in one fenced batch on a
+        transport that publishes asynchronously only."""
         transport = self._transport
+        if not self._nowait or fence is not None:
+            entries: list[Entry] = []
+            for topic, value, key, headers in outbox:
+                if value.__class__ is PublishMany:
+                    entries += [(topic, v, key, headers) for v in value.values]
+                else:
+                    entries.append((topic, value, key, headers))
+            await transport.publish_batch(entries, fence)
+            return
         for topic, value, key, headers in outbox:
             if value.__class__ is PublishMany:
                 await self._publish_many(topic, value.values, key, headers)
@@ -147,8 +163,11 @@ class Invoker:
         """Publish the invocation's outputs, then commit its state and the applied events'
         per-key watermarks."""
         ctx = inv.ctx
+        fence = None
+        if ctx.partition is not None and inv.events:
+            fence = self._transport.fence(inv.events[0].topic, inv.function.name, ctx.partition)
         if ctx.outbox:
-            await self._publish_all(ctx.outbox)
+            await self._publish_all(ctx.outbox, fence)
         writes = ctx.state.staged
         if not writes:
             # Nothing to protect from a redelivery: a later write's watermark covers these too.
@@ -156,4 +175,4 @@ class Invoker:
         marks: dict[WatermarkKey, int] = {}
         for event in applied:
             marks[(event.topic, event.partition, event.key)] = event.offset
-        await self._state.commit(inv.function.name, writes, marks)
+        await self._state.commit(inv.function.name, writes, marks, fence)

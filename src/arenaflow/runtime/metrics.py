@@ -48,6 +48,7 @@ class MetricsSnapshot:
     dead_lettered: int
     decode_errors: int
     duplicates_skipped: int
+    replayed: int
     cold_starts: int
     provisioned_starts: int
     init_ms: float
@@ -80,6 +81,7 @@ class FunctionMetrics:
         self.dead_lettered = 0
         self.decode_errors = 0
         self.duplicates_skipped = 0
+        self.replayed = 0  # events run again to rebuild in-memory state after a takeover
         self.cold_starts = 0
         self.provisioned_starts = 0
         self.init_ms_total = 0.0
@@ -117,6 +119,7 @@ class FunctionMetrics:
             dead_lettered=self.dead_lettered,
             decode_errors=self.decode_errors,
             duplicates_skipped=self.duplicates_skipped,
+            replayed=self.replayed,
             cold_starts=self.cold_starts,
             provisioned_starts=self.provisioned_starts,
             init_ms=self.init_ms_total / self.init_count if self.init_count else 0.0,

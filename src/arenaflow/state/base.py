@@ -21,7 +21,10 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from collections.abc import Hashable, Iterator, Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from arenaflow.transport.base import Fence
 
 #: (topic, partition, event key) -> highest offset applied for that key.
 WatermarkKey = tuple[str, int, str | None]
@@ -55,12 +58,19 @@ class State(ABC):
         namespace: str,
         writes: Mapping[Hashable, Any],
         watermarks: Mapping[WatermarkKey, int],
+        fence: Fence | None = None,
     ) -> None:
-        """Apply ``writes`` (``DELETED`` removes a key) and advance watermarks, atomically."""
+        """Apply ``writes`` (``DELETED`` removes a key) and advance watermarks, atomically;
+        with a ``fence``, only while it holds (a backend that keeps it checks it in the same
+        atomic step, else raises :class:`~arenaflow.errors.PartitionLost`)."""
 
     @abstractmethod
     def items(self, namespace: str) -> Iterator[tuple[Hashable, Any]]:
         """Every committed key and value of ``namespace``."""
+
+    async def refresh(self, namespace: str) -> None:  # noqa: B027 - optional hook
+        """Read ``namespace`` from the backend again: another process may have written it
+        (this process just took one of its partitions over). In-process backends: nothing."""
 
 
 class StateView:
@@ -104,8 +114,10 @@ class StateView:
         """Writes made during this invocation, not yet committed."""
         return self._writes
 
-    async def commit(self, watermarks: Mapping[WatermarkKey, int]) -> None:
-        await self._state.commit(self._namespace, self._writes, watermarks)
+    async def commit(
+        self, watermarks: Mapping[WatermarkKey, int], fence: Fence | None = None
+    ) -> None:
+        await self._state.commit(self._namespace, self._writes, watermarks, fence)
         self._writes = {}
 
     def discard(self) -> None:

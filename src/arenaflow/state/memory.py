@@ -6,6 +6,7 @@ from collections.abc import Hashable, Iterator, Mapping
 from typing import Any
 
 from arenaflow.state.base import DELETED, State, WatermarkKey
+from arenaflow.transport.base import Fence
 
 
 class MemoryState(State):
@@ -34,6 +35,7 @@ class MemoryState(State):
         namespace: str,
         writes: Mapping[Hashable, Any],
         watermarks: Mapping[WatermarkKey, int],
+        fence: Fence | None = None,  # one process: nothing can take its partitions
     ) -> None:
         if writes:
             ns = self._data.setdefault(namespace, {})

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Any, Literal
 
 from arenaflow.backends import load_backend
-from arenaflow.transport.base import Transport, partition_for
+from arenaflow.transport.base import Fence, Transport, partition_for
 
 TransportName = Literal["memory", "redis"]
 
@@ -15,10 +15,18 @@ TRANSPORTS: dict[str, tuple[str, str]] = {
 }
 
 
-def load_transport(name_or_url: str) -> Transport:
-    """Create the transport named ``memory`` or given by a ``redis://`` URL."""
-    transport: Transport = load_backend("transport", TRANSPORTS, name_or_url)
+def load_transport(name_or_url: str, **options: Any) -> Transport:
+    """Create the transport named ``memory`` or given by a ``redis://`` URL; ``options``
+    (``default_partitions``, ``retention``) go to its constructor."""
+    transport: Transport = load_backend("transport", TRANSPORTS, name_or_url, **options)
     return transport
 
 
-__all__ = ["TRANSPORTS", "Transport", "TransportName", "load_transport", "partition_for"]
+__all__ = [
+    "TRANSPORTS",
+    "Fence",
+    "Transport",
+    "TransportName",
+    "load_transport",
+    "partition_for",
+]

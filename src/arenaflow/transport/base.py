@@ -9,6 +9,11 @@ Semantics every backend keeps:
 * Retention is bounded. Events every registered group has committed may be trimmed; when a
   partition is full of uncommitted events, publishing waits (``publish``) or raises
   :class:`~arenaflow.errors.BackpressureError` (``publish_nowait``). Nothing is dropped silently.
+* Backends shared by several processes (``redis``) give each partition of a group to one process
+  at a time (a lease): :meth:`Transport.owns` and :meth:`Transport.assignment` say which and
+  since when, and writes made on behalf of a partition carry a :class:`Fence`, so a process
+  that lost the partition (paused past its lease) cannot write after the new owner; it gets
+  :class:`~arenaflow.errors.PartitionLost` instead. A single-process backend owns everything.
 
 Example:
     >>> import asyncio
@@ -28,8 +33,9 @@ from __future__ import annotations
 
 import zlib
 from abc import ABC, abstractmethod
-from collections.abc import Iterable
-from typing import Any
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from typing import Any, ClassVar
 
 from arenaflow.errors import BackpressureError
 from arenaflow.events import Event
@@ -42,10 +48,32 @@ def partition_for(key: str | None, partitions: int) -> int:
     return zlib.crc32(key.encode()) % partitions
 
 
+#: One event to append: (topic, value, key, headers).
+Entry = tuple[str, Any, str | None, dict[str, str]]
+
+
+@dataclass(frozen=True, slots=True)
+class Fence:
+    """A lease the writer must still hold when its write lands.
+
+    Backends that keep leases check it atomically with the write; others ignore it.
+
+    Attributes:
+        key: Where the lease lives (a backend's own name for it).
+        token: The holder's token for this tenure of the lease.
+    """
+
+    key: str
+    token: str
+
+
 class Transport(ABC):
     """Abstract event log. Backends: ``memory`` (embedded default), ``redis``."""
 
     name: str = "abstract"
+    #: How values travel: None, as the objects published (in process); "msgpack", as msgpack
+    #: bytes that the consumer decodes (with its trigger's schema when it has one).
+    codec: ClassVar[str | None] = None
 
     async def start(self) -> None:  # noqa: B027 - optional lifecycle hook
         """Connect or allocate resources; called once before use."""
@@ -122,3 +150,39 @@ class Transport(ABC):
     @abstractmethod
     def end_offset(self, topic: str, partition: int) -> int:
         """Offset the next event published to ``partition`` will get."""
+
+    # -- sharing partitions between processes (single-process backends own everything) --------
+    def owns(self, topic: str, group: str, partition: int) -> bool:
+        """Whether this process holds ``partition`` of ``topic`` for ``group`` now."""
+        return True
+
+    def assignment(self, topic: str, group: str, partition: int) -> int:
+        """Tenure of this process on the partition: 0 for a backend that never hands
+        partitions between processes, else a number that changes whenever this process
+        (re)acquires it, so state kept in memory can be rebuilt."""
+        return 0
+
+    def fence(self, topic: str, group: str, partition: int) -> Fence | None:
+        """The fence for writes made on behalf of the partition (None: nothing to check).
+
+        Raises:
+            PartitionLost: this process no longer holds the partition.
+        """
+        return None
+
+    async def publish_batch(self, entries: Sequence[Entry], fence: Fence | None = None) -> None:
+        """Append ``entries`` in order (in one round trip where the backend can), and with a
+        ``fence`` only while it holds.
+
+        Raises:
+            PartitionLost: the fence no longer holds; nothing was appended.
+        """
+        for topic, value, key, headers in entries:
+            await self.publish(topic, value, key, headers)
+
+    async def history(
+        self, topic: str, partition: int, start: int, end: int, max_events: int
+    ) -> list[Event]:
+        """Retained events of ``partition`` with ``start <= offset < end``, oldest first, at
+        most ``max_events`` (replays that rebuild state; no group is involved)."""
+        raise NotImplementedError(f"the {self.name} transport keeps no readable history")

@@ -311,6 +311,14 @@ class MemoryTransport(Transport):
         """The group's committed offset (every event below it is acked)."""
         return self._group(topic, group, partition)[1].committed
 
+    async def history(
+        self, topic: str, partition: int, start: int, end: int, max_events: int
+    ) -> list[Event]:
+        part = self._parts(topic)[partition]
+        first = max(start, part.base) - part.base
+        last = min(end, part.end) - part.base
+        return part.events[first : min(last, first + max_events)] if last > first else []
+
     def read(self, topic: str, partition: int, start: int = 0) -> list[Event]:
         """Every retained event of a partition from ``start`` (tests, DLQ inspection)."""
         part = self._parts(topic)[partition]

@@ -176,7 +176,11 @@ class _ParentState(State):
         raise NotImplementedError("watermarks are the parent's business")
 
     async def commit(
-        self, namespace: str, writes: Mapping[Hashable, Any], watermarks: Mapping[WatermarkKey, int]
+        self,
+        namespace: str,
+        writes: Mapping[Hashable, Any],
+        watermarks: Mapping[WatermarkKey, int],
+        fence: Any = None,
     ) -> None:
         raise NotImplementedError("the parent commits")
 

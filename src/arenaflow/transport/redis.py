@@ -1,0 +1,901 @@
+"""The Redis transport: topic partitions as Redis Streams, shared by every process of a fleet.
+
+Layout (one Redis server; key prefix ``arenaflow``, ``?prefix=`` in the URL to change it)::
+
+    {prefix}:stream:{topic}:{p}          one stream per partition; entry ids 0-<offset + 1>,
+                                         so offsets stay dense integers from 0
+    {prefix}:topic:{topic}               hash: ``partitions`` (every process must agree)
+    {prefix}:lease:{group}:{topic}:{p}   which process consumes the partition for the group
+    {prefix}:epoch:{group}:{topic}:{p}   counter: each tenure of the lease has its own token
+    {prefix}:members:{group}             sorted set: live consumers, scored by expiry (ms)
+
+Consumer groups are the functions (a group per function name, created at the start of the
+stream, like the memory transport's "earliest"); consumers are processes (``worker_id``).
+
+Ownership. A partition of a group is read by one process at a time: the holder of its lease
+(``SET NX PX``), renewed every quarter of ``lease_ms``. A process takes free partitions up to its
+fair share (partitions / live members, rounded up) and hands extras back when members join:
+it stops reading them, waits for what it fetched to be acknowledged, then deletes the lease.
+Reads, acknowledgements and the outputs of an invocation go through Lua scripts that first
+check the lease token, so a process paused past its lease (GC, SIGSTOP, a partition of the
+network) can neither read, acknowledge nor publish for a partition someone else took over: it
+gets :class:`~arenaflow.errors.PartitionLost`.
+
+Takeover. The new holder claims every pending entry of the group (``XAUTOCLAIM``, any
+consumer) and hands them out again one at a time, oldest first, each claimed (``XCLAIM``, which
+counts the delivery) only when the previous one was acknowledged: a poison event that kills
+its worker is isolated, and its delivery count feeds the dispatcher's dead-letter decision.
+Then it reads new entries (``XREADGROUP >``).
+
+Retention and backpressure. Entries every group has acknowledged beyond the newest
+``retention`` of a partition are trimmed (``XTRIM MINID``); unacknowledged entries never are.
+When a partition holds ``retention`` unacknowledged entries, ``publish`` waits for room.
+
+Outages. Every call is retried with back-off (0.05 s doubling to 2 s) while Redis is
+unreachable: fetches return nothing, acks and publishes wait; leases that lapse meanwhile are
+taken again. Redis persistence decides what survives a Redis restart (see the README).
+
+Example:
+    >>> RedisTransport("redis://127.0.0.1:6379/0?prefix=demo").stream_key("tracking", 3)
+    'demo:stream:tracking:3'
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import math
+import os
+import secrets
+import socket
+import time
+from collections.abc import Awaitable, Callable, Iterable, Sequence
+from typing import Any, TypeVar
+from urllib.parse import parse_qs, urlsplit, urlunsplit
+
+import msgspec
+
+from arenaflow.errors import ConfigError, MissingExtra, PartitionLost, TransportError
+from arenaflow.events import Event
+from arenaflow.transport.base import Entry, Fence, Transport, partition_for
+
+try:
+    import redis.asyncio as aioredis
+    from redis.exceptions import ConnectionError as RedisConnectionError
+    from redis.exceptions import RedisError, ResponseError
+    from redis.exceptions import TimeoutError as RedisTimeoutError
+except ImportError as exc:  # pragma: no cover (the extra is installed in development)
+    raise MissingExtra("redis", "redis") from exc
+
+log = logging.getLogger(__name__)
+
+T = TypeVar("T")
+
+_UNREACHABLE = (RedisConnectionError, RedisTimeoutError, ConnectionError, OSError)
+_BACKOFF_START_S, _BACKOFF_MAX_S = 0.05, 2.0
+_REFRESH_S = 0.25  # lag and stream ends
+_TRIM_EVERY = 4  # refreshes between trims
+_ACQUIRE_POLL_S = 0.1  # a reader without its partition looks again this often
+
+# KEYS[1] lease, KEYS[2] epoch; ARGV[1] worker id, ARGV[2] ttl ms -> {token, epoch} or false
+_ACQUIRE = """
+if redis.call('EXISTS', KEYS[1]) == 1 then return false end
+local epoch = redis.call('INCR', KEYS[2])
+local token = ARGV[1] .. '/' .. epoch
+redis.call('SET', KEYS[1], token, 'PX', ARGV[2])
+return {token, epoch}
+"""
+# KEYS[1] lease; ARGV[1] token, ARGV[2] ttl ms -> 1 renewed, 0 lost
+_RENEW = """
+if redis.call('GET', KEYS[1]) == ARGV[1] then
+  redis.call('PEXPIRE', KEYS[1], ARGV[2]) return 1
+end
+return 0
+"""
+# KEYS[1] lease; ARGV[1] token -> 1 released
+_RELEASE = """
+if redis.call('GET', KEYS[1]) == ARGV[1] then redis.call('DEL', KEYS[1]) return 1 end
+return 0
+"""
+# KEYS[1] lease, KEYS[2] stream; ARGV[1] token, ARGV[2] group, ARGV[3] consumer, ARGV[4] count
+# -> false (lost) | {1, entries} | {0, last id of the stream}
+_READ = """
+if redis.call('GET', KEYS[1]) ~= ARGV[1] then return false end
+local got = redis.call('XREADGROUP', 'GROUP', ARGV[2], ARGV[3], 'COUNT', ARGV[4],
+                       'STREAMS', KEYS[2], '>')
+if got then return {1, got[1][2]} end
+local last = redis.call('XREVRANGE', KEYS[2], '+', '-', 'COUNT', 1)
+if #last > 0 then return {0, last[1][1]} end
+return {0, '0-0'}
+"""
+# KEYS[1] lease, KEYS[2] stream; ARGV[1] token, ARGV[2] group, ARGV[3] consumer, ARGV[4] id
+# -> false (lost) | entries (empty when the id was trimmed or acked meanwhile)
+_CLAIM_ONE = """
+if redis.call('GET', KEYS[1]) ~= ARGV[1] then return false end
+return redis.call('XCLAIM', KEYS[2], ARGV[2], ARGV[3], 0, ARGV[4])
+"""
+# KEYS[1] lease, KEYS[2] stream; ARGV[1] token, ARGV[2] group, ARGV[3] consumer
+# -> false (lost) | entries moved to the consumer (ids only: no delivery is counted)
+_CLAIM_ALL = """
+if redis.call('GET', KEYS[1]) ~= ARGV[1] then return false end
+local cursor, moved = '0-0', 0
+repeat
+  local got = redis.call('XAUTOCLAIM', KEYS[2], ARGV[2], ARGV[3], 0, cursor,
+                         'COUNT', 1000, 'JUSTID')
+  cursor = got[1]
+  moved = moved + #got[2]
+until cursor == '0-0'
+return moved
+"""
+# KEYS[1] lease, KEYS[2] stream; ARGV[1] token, ARGV[2] group, ARGV[3..] ids -> acked or -1
+_ACK = """
+if redis.call('GET', KEYS[1]) ~= ARGV[1] then return -1 end
+return redis.call('XACK', KEYS[2], ARGV[2], unpack(ARGV, 3))
+"""
+# KEYS[1] lease ('' for none), KEYS[2..] streams; ARGV[1] token, then per entry:
+# stream index (into KEYS), value, timestamp, headers, key ('' for none) -> ids or -1
+_PUBLISH = """
+if KEYS[1] ~= '' and redis.call('GET', KEYS[1]) ~= ARGV[1] then return -1 end
+local ids = {}
+for i = 2, #ARGV, 5 do
+  local stream = KEYS[tonumber(ARGV[i])]
+  if ARGV[i + 4] == '' then
+    ids[#ids + 1] = redis.call('XADD', stream, '0-*', 'v', ARGV[i + 1], 't', ARGV[i + 2],
+                               'h', ARGV[i + 3])
+  else
+    ids[#ids + 1] = redis.call('XADD', stream, '0-*', 'v', ARGV[i + 1], 't', ARGV[i + 2],
+                               'h', ARGV[i + 3], 'k', ARGV[i + 4])
+  end
+end
+return ids
+"""
+_ACK_CHUNK = 1000  # ids per script call (Lua's unpack has a stack limit)
+
+
+def _as_bytes(value: Any) -> bytes:
+    return value if isinstance(value, bytes) else str(value).encode()
+
+
+def _offset(entry_id: bytes) -> int:
+    return int(entry_id.split(b"-", 1)[1]) - 1
+
+
+def _entry_id(offset: int) -> str:
+    return f"0-{offset + 1}"
+
+
+def _enc_hook(obj: Any) -> Any:
+    item = getattr(obj, "item", None)  # numpy scalars
+    if callable(item):
+        return item()
+    raise TypeError(f"cannot send a {type(obj).__name__} over the redis transport")
+
+
+_encode = msgspec.msgpack.Encoder(enc_hook=_enc_hook).encode
+
+
+def _event(topic: str, partition: int, entry: Any, deliveries: int) -> Event:
+    """An Event from a stream entry ``[id, [field, value, ...]]`` (the value stays msgpack)."""
+    entry_id, raw = entry[0], entry[1]
+    fields = dict(zip(raw[::2], raw[1::2], strict=True)) if isinstance(raw, list) else raw
+    key = fields.get(b"k")
+    return Event(
+        topic,
+        partition,
+        _offset(entry_id),
+        key.decode() if key is not None else None,
+        fields[b"v"],
+        _decode_headers(fields[b"h"]),
+        float(fields[b"t"]),
+        deliveries,
+    )
+
+
+_decode_headers = msgspec.msgpack.Decoder(dict[str, str]).decode
+
+
+class _Partition:
+    """This process's view of one partition of one group."""
+
+    __slots__ = (
+        "draining",
+        "epoch",
+        "gate",
+        "generation",
+        "group",
+        "index",
+        "inflight",
+        "lease",
+        "lost",
+        "redeliver",
+        "stream",
+        "token",
+        "topic",
+        "valid_until",
+    )
+
+    def __init__(self, topic: str, group: str, index: int, stream: str, lease: str) -> None:
+        self.topic, self.group, self.index = topic, group, index
+        self.stream, self.lease = stream, lease
+        self.token: str | None = None
+        self.epoch = 0  # of this process's latest tenure
+        self.generation = 0  # changes when the continuity of this process's tenure breaks
+        self.valid_until = 0.0  # monotonic: the lease surely holds until then
+        self.lost = False  # lost while held: fetch raises PartitionLost until rewind()
+        self.draining = False  # handed back to the fleet once what was fetched is acked
+        self.redeliver: list[tuple[bytes, int]] | None = None  # (id, deliveries so far)
+        self.gate: int | None = None  # offset of the redelivered event awaiting its ack
+        self.inflight: set[int] = set()  # fetched, not yet acked
+
+
+class RedisTransport(Transport):
+    """Redis Streams, consumer groups and leases (see the module doc).
+
+    Args:
+        url: ``redis://[:password@]host:port/db`` with optional query parameters ``prefix``
+            (key prefix, default ``arenaflow``) and ``lease_ms`` (default 1500: a dead
+            process's partitions are taken over within about that long).
+        default_partitions: Partitions of a topic created on first use (``ARENAFLOW_PARTITIONS``;
+            must be the same in every process).
+        retention: Acknowledged entries kept per partition; also how many unacknowledged ones
+            a partition holds before publishing waits.
+        worker_id: This process's consumer name (default: host, pid and a random suffix).
+    """
+
+    name = "redis"
+    codec = "msgpack"
+
+    def __init__(
+        self,
+        url: str = "redis://127.0.0.1:6379/0",
+        *,
+        default_partitions: int = 8,
+        retention: int = 100_000,
+        worker_id: str | None = None,
+    ) -> None:
+        parts = urlsplit(url)
+        query = {k: v[-1] for k, v in parse_qs(parts.query).items()}
+        self.prefix = query.pop("prefix", "arenaflow")
+        try:
+            self.lease_ms = int(query.pop("lease_ms", "1500"))
+        except ValueError:
+            raise ConfigError(f"redis transport: lease_ms must be an integer in {url!r}") from None
+        if self.lease_ms < 100:
+            raise ConfigError(f"redis transport: lease_ms must be >= 100, got {self.lease_ms}")
+        if query:
+            raise ConfigError(f"redis transport: unknown URL parameter(s) {sorted(query)}")
+        if default_partitions < 1 or retention < 1:
+            raise ConfigError("redis transport: partitions and retention must be >= 1")
+        self.url = urlunsplit(parts._replace(query=""))
+        self.default_partitions = default_partitions
+        self.retention = retention
+        self.worker_id = worker_id or f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(3)}"
+        #: Called with (topic, group, partition) when this process takes back a partition that
+        #: another process consumed since this one last held it: state this process kept in
+        #: memory for it is stale. ``arenaflow worker`` restarts the process; the default logs.
+        self.on_stale: Callable[[str, str, int], None] = self._log_stale
+        self._redis: aioredis.Redis | None = None
+        self._scripts: dict[str, Any] = {}
+        self._topics: dict[str, int] = {}
+        self._groups: dict[str, set[str]] = {}  # topic -> groups this process consumes
+        self._parts: dict[tuple[str, str, int], _Partition] = {}
+        self._held: dict[tuple[str, str, int], int] = {}  # last epoch held, per partition
+        self._ready_streams: set[tuple[str, str, int]] = set()  # groups created
+        self._checked_topics: set[str] = set()
+        self._lag: dict[tuple[str, str], int] = {}
+        self._delta: dict[tuple[str, str], int] = {}  # local changes since the last refresh
+        self._ends: dict[tuple[str, int], int] = {}
+        self._full: set[tuple[str, int]] = set()
+        self._members: dict[str, int] = {}  # group -> live consumers
+        self._keeper: asyncio.Task[None] | None = None
+        self._keeping = False
+        self._outbox: list[tuple[Entry, asyncio.Future[Event]]] = []
+        self._flusher: asyncio.Task[None] | None = None
+
+    # -- naming -----------------------------------------------------------------------------------
+    def stream_key(self, topic: str, partition: int) -> str:
+        return f"{self.prefix}:stream:{topic}:{partition}"
+
+    def _lease_key(self, group: str, topic: str, partition: int) -> str:
+        return f"{self.prefix}:lease:{group}:{topic}:{partition}"
+
+    def _epoch_key(self, group: str, topic: str, partition: int) -> str:
+        return f"{self.prefix}:epoch:{group}:{topic}:{partition}"
+
+    # -- lifecycle --------------------------------------------------------------------------------
+    async def start(self) -> None:
+        if self._redis is not None:
+            return
+        self._redis = aioredis.Redis.from_url(
+            self.url,
+            decode_responses=False,
+            socket_keepalive=True,
+            socket_connect_timeout=2.0,
+            health_check_interval=10,
+        )
+        for name, source in (
+            ("acquire", _ACQUIRE),
+            ("renew", _RENEW),
+            ("release", _RELEASE),
+            ("read", _READ),
+            ("claim_one", _CLAIM_ONE),
+            ("claim_all", _CLAIM_ALL),
+            ("ack", _ACK),
+            ("publish", _PUBLISH),
+        ):
+            self._scripts[name] = self._redis.register_script(source)
+        await self._retry(self._redis.ping)
+        for topic in list(self._topics):
+            await self._check_topic(topic)
+        # Every group on every partition from the start: lag (and so autoscalers such as KEDA)
+        # and retention see a group before its first reader does.
+        for topic, groups in list(self._groups.items()):
+            for group in groups:
+                for p in range(self.partitions(topic)):
+                    await self._ensure_group(topic, group, p)
+        await self._heartbeat()
+        self._keeping = True
+        self._keeper = asyncio.get_running_loop().create_task(self._keep(), name="redis-keeper")
+
+    async def aclose(self) -> None:
+        self._keeping = False
+        if self._keeper is not None:
+            self._keeper.cancel()
+            await asyncio.wait({self._keeper}, timeout=2.0)
+            self._keeper = None
+        redis = self._redis
+        if redis is None:
+            return
+        try:
+            for part in self._parts.values():  # hand partitions back at once: no lease to wait out
+                if part.token is not None:
+                    await self._scripts["release"](keys=[part.lease], args=[part.token])
+                    part.token = None
+            for group in {g for gs in self._groups.values() for g in gs}:
+                await redis.zrem(f"{self.prefix}:members:{group}", self.worker_id)
+        except (RedisError, *_UNREACHABLE):
+            log.warning("redis transport: could not release leases on close", exc_info=True)
+        await redis.aclose()
+        self._redis = None
+
+    @property
+    def redis(self) -> aioredis.Redis:
+        if self._redis is None:
+            raise TransportError("the redis transport is not started (await transport.start())")
+        return self._redis
+
+    async def _retry(self, call: Callable[[], Awaitable[T]], *, attempts: int = 0) -> T:
+        """``call()``, retried with back-off while Redis is unreachable (forever by default)."""
+        delay, tries = _BACKOFF_START_S, 0
+        while True:
+            try:
+                return await call()
+            except _UNREACHABLE as exc:
+                tries += 1
+                if attempts and tries >= attempts:
+                    raise TransportError(f"redis at {self.url} is unreachable: {exc}") from exc
+                log.warning("redis transport: %s unreachable (%s); retrying", self.url, exc)
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, _BACKOFF_MAX_S)
+            except ResponseError as exc:
+                raise TransportError(f"redis refused a command: {exc}") from exc
+
+    # -- topics and groups ------------------------------------------------------------------------
+    def partitions(self, topic: str) -> int:
+        count = self._topics.get(topic)
+        if count is None:
+            count = self._topics[topic] = self.default_partitions
+        return count
+
+    def create_topic(self, topic: str, partitions: int | None = None) -> None:
+        count = partitions or self.default_partitions
+        known = self._topics.get(topic)
+        if known is not None and partitions is not None and known != partitions:
+            raise TransportError(
+                f"topic {topic!r} already has {known} partitions, not {partitions}"
+            )
+        self._topics.setdefault(topic, count)
+
+    def register_group(self, topic: str, group: str) -> None:
+        self.partitions(topic)
+        self._groups.setdefault(topic, set()).add(group)
+
+    async def _check_topic(self, topic: str) -> None:
+        """Record the topic's partition count in Redis, or check it against the recorded one."""
+        if topic in self._checked_topics:
+            return
+        count = self.partitions(topic)
+        meta = f"{self.prefix}:topic:{topic}"
+        redis = self.redis
+        await self._retry(lambda: redis.hsetnx(meta, "partitions", count))
+        recorded = int(await self._retry(lambda: redis.hget(meta, "partitions")) or count)
+        if recorded != count:
+            raise ConfigError(
+                f"topic {topic!r} has {recorded} partitions in redis, this process expects "
+                f"{count}: set ARENAFLOW_PARTITIONS={recorded} (the same on every process)"
+            )
+        self._checked_topics.add(topic)
+
+    async def _ensure_group(self, topic: str, group: str, partition: int) -> None:
+        if (topic, group, partition) in self._ready_streams:
+            return
+        await self._check_topic(topic)
+        stream = self.stream_key(topic, partition)
+        try:
+            await self._retry(
+                lambda: self.redis.xgroup_create(stream, group, id="0", mkstream=True)
+            )
+        except TransportError as exc:
+            if "BUSYGROUP" not in str(exc):
+                raise
+        self._ready_streams.add((topic, group, partition))
+
+    def _part(self, topic: str, group: str, partition: int) -> _Partition:
+        key = (topic, group, partition)
+        part = self._parts.get(key)
+        if part is None:
+            part = self._parts[key] = _Partition(
+                topic,
+                group,
+                partition,
+                self.stream_key(topic, partition),
+                self._lease_key(group, topic, partition),
+            )
+        return part
+
+    # -- publishing -------------------------------------------------------------------------------
+    async def publish(
+        self, topic: str, value: Any, key: str | None = None, headers: dict[str, str] | None = None
+    ) -> Event:
+        # Group commit: publishes made while one is in flight go out together, in call order
+        # (one flusher), so concurrent publishers keep their order and share round trips.
+        fut: asyncio.Future[Event] = asyncio.get_running_loop().create_future()
+        self._outbox.append(((topic, value, key, headers or {}), fut))
+        if self._flusher is None or self._flusher.done():
+            self._flusher = asyncio.get_running_loop().create_task(self._flush())
+        return await fut
+
+    async def _flush(self) -> None:
+        while self._outbox:
+            batch, self._outbox = self._outbox[:500], self._outbox[500:]
+            try:
+                events = await self._append([entry for entry, _ in batch], None)
+            except BaseException as exc:
+                for _, fut in batch:
+                    if not fut.done():
+                        fut.set_exception(exc)
+                if isinstance(exc, asyncio.CancelledError):
+                    raise
+                continue
+            for event, (_, fut) in zip(events, batch, strict=True):
+                if not fut.done():
+                    fut.set_result(event)
+
+    async def publish_batch(self, entries: Sequence[Entry], fence: Fence | None = None) -> None:
+        for start in range(0, len(entries), 500):  # bounded script calls
+            await self._append(entries[start : start + 500], fence)
+
+    async def _append(self, entries: Sequence[Entry], fence: Fence | None) -> list[Event]:
+        if not entries:
+            return []
+        streams: list[str] = []
+        where: dict[str, int] = {}
+        args: list[Any] = [fence.token if fence else ""]
+        placed: list[tuple[str, int, str | None, dict[str, str], float, Any]] = []
+        now = time.time()
+        for topic, value, key, headers in entries:
+            if topic not in self._checked_topics:
+                await self._check_topic(topic)
+            p = partition_for(key, self.partitions(topic))
+            while (topic, p) in self._full:  # noqa: ASYNC110 (backpressure: consumers catch up)
+                await asyncio.sleep(_REFRESH_S)
+            stream = self.stream_key(topic, p)
+            index = where.get(stream)
+            if index is None:
+                streams.append(stream)
+                index = where[stream] = len(streams) + 1  # KEYS[1] is the fence
+            try:
+                payload = _encode(value)
+            except TypeError as exc:
+                raise TransportError(f"cannot publish to {topic!r}: {exc}") from exc
+            args += [index, payload, repr(now), _encode(headers), key if key is not None else ""]
+            placed.append((topic, p, key, headers, now, value))
+        keys = [fence.key if fence else "", *streams]
+        script = self._scripts["publish"]
+        ids = await self._retry(lambda: script(keys=keys, args=args), attempts=12)
+        if ids == -1:
+            raise PartitionLost(f"{fence.key if fence else ''}: lost before its outputs landed")
+        events = []
+        for entry_id, (topic, p, key, headers, ts, value) in zip(ids, placed, strict=True):
+            offset = _offset(entry_id)
+            events.append(Event(topic, p, offset, key, value, headers, ts))
+            self._ends[(topic, p)] = max(self._ends.get((topic, p), 0), offset + 1)
+            for group in self._groups.get(topic, ()):
+                self._delta[(topic, group)] = self._delta.get((topic, group), 0) + 1
+                self._lag[(topic, group)] = self._lag.get((topic, group), 0) + 1
+        return events
+
+    # -- ownership --------------------------------------------------------------------------------
+    def owns(self, topic: str, group: str, partition: int) -> bool:
+        part = self._parts.get((topic, group, partition))
+        return (
+            part is not None
+            and part.token is not None
+            and not part.lost
+            and time.monotonic() < part.valid_until
+        )
+
+    def assignment(self, topic: str, group: str, partition: int) -> int:
+        part = self._parts.get((topic, group, partition))
+        return 0 if part is None else part.generation
+
+    def fence(self, topic: str, group: str, partition: int) -> Fence | None:
+        part = self._parts.get((topic, group, partition))
+        if part is None or part.token is None or part.lost:
+            raise PartitionLost(f"{topic}[{partition}] is not held by {self.worker_id} for {group}")
+        return Fence(part.lease, part.token)
+
+    def _share(self, topic: str, group: str) -> int:
+        return math.ceil(self.partitions(topic) / self._members.get(group, 1))
+
+    def _held_count(self, topic: str, group: str) -> int:
+        return sum(
+            1
+            for (t, g, _), part in self._parts.items()
+            if t == topic and g == group and part.token is not None and not part.draining
+        )
+
+    async def _acquire(self, part: _Partition) -> bool:
+        """Take the partition if it is free and within this process's fair share."""
+        if self._held_count(part.topic, part.group) >= self._share(part.topic, part.group):
+            return False
+        await self._ensure_group(part.topic, part.group, part.index)
+        sent = time.monotonic()
+        got = await self._retry(
+            lambda: self._scripts["acquire"](
+                keys=[part.lease, self._epoch_key(part.group, part.topic, part.index)],
+                args=[self.worker_id, self.lease_ms],
+            )
+        )
+        if not got:
+            return False
+        token, epoch = got[0].decode(), int(got[1])
+        part.token, part.lost, part.draining = token, False, False
+        part.valid_until = sent + self.lease_ms / 1000.0 * 0.9
+        key = (part.topic, part.group, part.index)
+        previous = self._held.get(key)
+        if previous is None or epoch != previous + 1:
+            # Someone else held it since this process did (or it never did): what this process
+            # keeps in memory for it must be rebuilt.
+            part.generation += 1
+            if previous is not None:
+                self.on_stale(part.topic, part.group, part.index)
+        self._held[key] = part.epoch = epoch
+        await self._claim_pending(part)
+        log.info("%s: took %s[%d] for %s", self.worker_id, part.topic, part.index, part.group)
+        return True
+
+    async def _claim_pending(self, part: _Partition) -> None:
+        """Move every pending entry of the group to this consumer and queue them for
+        redelivery in order, with their delivery counts."""
+        redis = self.redis
+        moved = await self._retry(
+            lambda: self._scripts["claim_all"](
+                keys=[part.lease, part.stream], args=[part.token, part.group, self.worker_id]
+            )
+        )
+        if moved is None or moved is False:
+            await self._lost(part)
+            return
+        pending: list[tuple[bytes, int]] = []
+        low = "-"
+        while True:
+            rows = await self._retry(
+                lambda lo=low: redis.xpending_range(  # type: ignore[misc]
+                    part.stream, part.group, lo, "+", 1000, self.worker_id
+                )
+            )
+            if not rows:
+                break
+            pending += [(_as_bytes(row["message_id"]), int(row["times_delivered"])) for row in rows]
+            if len(rows) < 1000:
+                break
+            low = "(" + pending[-1][0].decode()
+        part.redeliver = pending or None
+        part.gate = None
+        part.inflight.clear()
+
+    async def _lost(self, part: _Partition) -> None:
+        if part.token is not None:
+            log.warning(
+                "%s: lost %s[%d] for %s", self.worker_id, part.topic, part.index, part.group
+            )
+        part.token = None
+        part.lost = True
+        part.redeliver = None
+        part.gate = None
+        part.inflight.clear()
+
+    # -- consuming --------------------------------------------------------------------------------
+    async def fetch(
+        self, topic: str, group: str, partition: int, max_events: int, timeout_s: float
+    ) -> list[Event]:
+        part = self._part(topic, group, partition)
+        if part.lost:
+            raise PartitionLost(f"{topic}[{partition}] was taken over from {self.worker_id}")
+        try:
+            if part.token is None and not await self._acquire(part):
+                await asyncio.sleep(min(timeout_s, _ACQUIRE_POLL_S))
+                return []
+            if part.draining:
+                await asyncio.sleep(min(timeout_s, _ACQUIRE_POLL_S))
+                return []
+            if part.redeliver is not None:
+                return await self._redeliver_next(part, timeout_s)
+            return await self._read_new(part, max_events, timeout_s)
+        except _UNREACHABLE as exc:
+            log.warning("redis transport: fetch failed (%s); retrying", exc)
+            await asyncio.sleep(min(timeout_s, _BACKOFF_MAX_S))
+            return []
+
+    async def _read_new(self, part: _Partition, max_events: int, timeout_s: float) -> list[Event]:
+        script = self._scripts["read"]
+        token = part.token
+        args = [token, part.group, self.worker_id, max_events]
+        reply = await script(keys=[part.lease, part.stream], args=args)
+        if not reply:
+            return await self._refused(part, token)
+        if int(reply[0]) == 0:  # nothing new: wait for the next entry, then read it fenced
+            last = reply[1].decode()
+            await self.redis.xread({part.stream: last}, count=1, block=int(timeout_s * 1000))
+            if part.token != token:
+                return []  # handed back meanwhile
+            reply = await script(keys=[part.lease, part.stream], args=args)
+            if not reply:
+                return await self._refused(part, token)
+            if int(reply[0]) == 0:
+                return []
+        events = [_event(part.topic, part.index, entry, 1) for entry in reply[1]]
+        part.inflight.update(ev.offset for ev in events)
+        return events
+
+    async def _refused(self, part: _Partition, token: str | None) -> list[Event]:
+        """A fenced read was refused: fine if this process handed the partition back
+        meanwhile, else someone took it over."""
+        if part.token != token and not part.lost:
+            return []
+        await self._lost(part)
+        raise PartitionLost(f"{part.topic}[{part.index}] was taken over from {self.worker_id}")
+
+    async def _redeliver_next(self, part: _Partition, timeout_s: float) -> list[Event]:
+        """The next pending entry, once the previous one was acknowledged (one at a time)."""
+        deadline = time.monotonic() + timeout_s
+        while part.gate is not None:
+            if time.monotonic() >= deadline or part.lost:
+                return []
+            await asyncio.sleep(0.002)
+        while part.redeliver:
+            entry_id, delivered = part.redeliver.pop(0)
+            token = part.token
+            reply = await self._scripts["claim_one"](
+                keys=[part.lease, part.stream],
+                args=[token, part.group, self.worker_id, entry_id],
+            )
+            if reply is False or reply is None:
+                return await self._refused(part, token)
+            if reply:  # else trimmed or acked meanwhile
+                event = _event(part.topic, part.index, reply[0], delivered + 1)
+                part.gate = event.offset
+                part.inflight.add(event.offset)
+                return [event]
+        part.redeliver = None
+        return []
+
+    async def ack(self, topic: str, group: str, partition: int, offsets: Iterable[int]) -> None:
+        part = self._part(topic, group, partition)
+        done = list(offsets)
+        if not done:
+            return
+        if part.token is None or part.lost:
+            raise PartitionLost(f"{topic}[{partition}] is no longer held by {self.worker_id}")
+        script = self._scripts["ack"]
+        for start in range(0, len(done), _ACK_CHUNK):
+            ids = [_entry_id(o) for o in done[start : start + _ACK_CHUNK]]
+            token = part.token
+            n = await self._retry(
+                lambda i=ids, t=token: script(keys=[part.lease, part.stream], args=[t, group, *i])  # type: ignore[misc]
+            )
+            if n == -1:
+                await self._lost(part)
+                raise PartitionLost(f"{topic}[{partition}] was taken over before the ack")
+        part.inflight.difference_update(done)
+        if part.gate is not None and part.gate in done:
+            part.gate = None
+        self._delta[(topic, group)] = self._delta.get((topic, group), 0) - len(done)
+        self._lag[(topic, group)] = max(0, self._lag.get((topic, group), 0) - len(done))
+
+    async def rewind(self, topic: str, group: str, partition: int) -> None:
+        part = self._part(topic, group, partition)
+        part.lost = False
+        if part.token is not None:
+            await self._claim_pending(part)
+
+    async def seek(self, topic: str, group: str, partition: int, offset: int) -> None:
+        await self._ensure_group(topic, group, partition)
+        stream = self.stream_key(topic, partition)
+        redis = self.redis
+        while True:  # forget what is pending: the group starts afresh at ``offset``
+            rows = await self._retry(lambda: redis.xpending_range(stream, group, "-", "+", 1000))
+            if not rows:
+                break
+            ids = [row["message_id"] for row in rows]
+            await self._retry(lambda i=ids: redis.xack(stream, group, *i))  # type: ignore[misc]
+        await self._retry(lambda: redis.xgroup_setid(stream, group, f"0-{offset}"))
+        part = self._part(topic, group, partition)
+        part.redeliver, part.gate = None, None
+        part.inflight.clear()
+
+    async def history(
+        self, topic: str, partition: int, start: int, end: int, max_events: int
+    ) -> list[Event]:
+        if end <= start:
+            return []
+        stream = self.stream_key(topic, partition)
+        rows = await self._retry(
+            lambda: self.redis.xrange(stream, _entry_id(start), f"0-{end}", count=max_events)
+        )
+        return [_event(topic, partition, row, 1) for row in rows or ()]
+
+    def lag(self, topic: str, group: str) -> int:
+        return self._lag.get((topic, group), 0)
+
+    def end_offset(self, topic: str, partition: int) -> int:
+        return self._ends.get((topic, partition), 0)
+
+    # -- the keeper: leases, membership, figures, trimming ----------------------------------------
+    async def _keep(self) -> None:
+        renew_s = self.lease_ms / 4000.0
+        last_refresh, rounds = 0.0, 0
+        # A flag as well as cancel(): redis-py can swallow a cancellation mid-command.
+        while self._keeping:
+            try:
+                await self._heartbeat()
+                await self._renew()
+                await self._rebalance()
+                if time.monotonic() - last_refresh >= _REFRESH_S:
+                    rounds += 1
+                    await self._refresh(trim=rounds % _TRIM_EVERY == 0)
+                    last_refresh = time.monotonic()
+            except asyncio.CancelledError:
+                raise
+            except _UNREACHABLE as exc:
+                log.warning("redis transport: keeper cannot reach %s (%s)", self.url, exc)
+            except Exception:
+                log.exception("redis transport: keeper failed; going on")
+            await asyncio.sleep(renew_s)
+
+    async def _heartbeat(self) -> None:
+        """Say this process consumes its groups, and count each group's live consumers."""
+        groups = sorted({g for gs in self._groups.values() for g in gs})
+        if not groups:
+            return
+        now_ms = int(time.time() * 1000)
+        async with self.redis.pipeline(transaction=False) as pipe:
+            for group in groups:
+                members = f"{self.prefix}:members:{group}"
+                pipe.zadd(members, {self.worker_id: now_ms + self.lease_ms})
+                pipe.zremrangebyscore(members, "-inf", now_ms)
+                pipe.zcard(members)
+            replies = await pipe.execute()
+        for i, group in enumerate(groups):
+            self._members[group] = max(1, int(replies[3 * i + 2]))
+
+    async def _renew(self) -> None:
+        held = [p for p in self._parts.values() if p.token is not None]
+        if not held:
+            return
+        sent = time.monotonic()
+        renew = self._scripts["renew"]
+        async with self.redis.pipeline(transaction=False) as pipe:
+            for part in held:  # a script in a pipeline is loaded first if Redis lost it
+                await renew(keys=[part.lease], args=[part.token, self.lease_ms], client=pipe)
+            results = await pipe.execute()
+        for part, ok in zip(held, results, strict=True):
+            if ok == 1:
+                part.valid_until = sent + self.lease_ms / 1000.0 * 0.9
+            else:
+                await self._lost(part)
+
+    async def _rebalance(self) -> None:
+        """Hand back partitions above the fair share once their fetched events are acked."""
+        by_group: dict[tuple[str, str], list[_Partition]] = {}
+        for part in self._parts.values():
+            if part.token is not None:
+                by_group.setdefault((part.topic, part.group), []).append(part)
+        for (topic, group), parts in by_group.items():
+            share = self._share(topic, group)
+            active = sorted((p for p in parts if not p.draining), key=lambda p: p.index)
+            for part in active[share:]:
+                part.draining = True
+            for part in parts:
+                if part.draining and not part.inflight and part.gate is None:
+                    token, part.token = part.token, None
+                    await self._scripts["release"](keys=[part.lease], args=[token])
+                    part.draining = False
+                    log.info("%s: handed %s[%d] back", self.worker_id, topic, part.index)
+
+    async def _refresh(self, *, trim: bool) -> None:
+        """Lag per (topic, group) and stream ends from the streams' own figures; with ``trim``,
+        also the oldest unacknowledged entry of every group (any process's) for trimming and
+        backpressure."""
+        streams = [(topic, p) for topic in self._groups for p in range(self.partitions(topic))]
+        if not streams:
+            return
+        self._delta = {}  # what this process changes from now on is not in the answer
+        redis = self.redis
+        async with redis.pipeline(transaction=False) as pipe:
+            for topic, p in streams:
+                pipe.xinfo_stream(self.stream_key(topic, p))
+                pipe.xinfo_groups(self.stream_key(topic, p))
+            replies = await pipe.execute(raise_on_error=False)
+        lag: dict[tuple[str, str], int] = {}
+        seen: list[tuple[str, int, int, list[tuple[str, int]]]] = []
+        for i, (topic, p) in enumerate(streams):
+            info, groups = replies[2 * i], replies[2 * i + 1]
+            if isinstance(info, Exception) or isinstance(groups, Exception):
+                continue  # not created yet
+            end = _offset(info["last-generated-id"]) + 1
+            self._ends[(topic, p)] = end
+            by_group: list[tuple[str, int]] = []
+            for g in groups:
+                name = g["name"].decode() if isinstance(g["name"], bytes) else str(g["name"])
+                delivered = _offset(g["last-delivered-id"]) + 1
+                pending = int(g["pending"])
+                if name in self._groups.get(topic, ()):
+                    lag[(topic, name)] = lag.get((topic, name), 0) + (end - delivered) + pending
+                by_group.append((name, delivered if pending == 0 else -1))
+            seen.append((topic, p, end, by_group))
+        for key, value in lag.items():
+            self._lag[key] = max(0, value + self._delta.get(key, 0))
+        if not trim:
+            return
+        # Committed offset per group: below the oldest pending entry, or all it was given.
+        asks = [(t, p, g) for t, p, _, groups in seen for g, committed in groups if committed < 0]
+        oldest: dict[tuple[str, int, str], int] = {}
+        if asks:
+            async with redis.pipeline(transaction=False) as pipe:
+                for t, p, g in asks:
+                    pipe.xpending(self.stream_key(t, p), g)
+                summaries = await pipe.execute(raise_on_error=False)
+            for (t, p, g), summary in zip(asks, summaries, strict=True):
+                if not isinstance(summary, Exception) and summary.get("min"):
+                    oldest[(t, p, g)] = _offset(summary["min"])
+        async with redis.pipeline(transaction=False) as pipe:
+            for topic, p, end, groups in seen:
+                committed = end
+                for g, done in groups:
+                    committed = min(committed, done if done >= 0 else oldest.get((topic, p, g), 0))
+                if end - committed >= self.retention:
+                    self._full.add((topic, p))
+                else:
+                    self._full.discard((topic, p))
+                keep_from = min(committed, end - self.retention)
+                if keep_from > 0:
+                    pipe.xtrim(
+                        self.stream_key(topic, p), minid=_entry_id(keep_from), approximate=True
+                    )
+            await pipe.execute(raise_on_error=False)
+
+    async def refresh(self) -> None:
+        """Read lag and stream ends from Redis now (they are otherwise refreshed every 0.25 s)."""
+        await self._refresh(trim=False)
+
+    def _log_stale(self, topic: str, group: str, partition: int) -> None:
+        log.warning(
+            "%s: took back %s[%d] for %s after another process consumed it: state kept in "
+            "memory for it is stale",
+            self.worker_id,
+            topic,
+            partition,
+            group,
+        )
