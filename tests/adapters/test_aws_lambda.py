@@ -338,7 +338,10 @@ def test_kinesis_batch_decodes_msgpack_and_json_per_trigger(lambda_handler: Any)
     assert len(first.headers[TRACE_HEADER]) == 32
     assert first.headers["aws_item_id"] == seq_of(tracking["Records"][0])
     assert [e.value for e in seen["notes"]] == [{"game_id": "g2", "text": "goal"}]
-    assert app.metrics("frames").invocations == 1  # the App's middleware measured it
+    handle(tracking, LambdaContext())  # delivered again: each record keeps its trace id
+    assert [e.trace_id for e in seen["frames"][3:]] == [e.trace_id for e in seen["frames"][:3]]
+    assert len({e.trace_id for e in seen["frames"]}) == 3
+    assert app.metrics("frames").invocations == 2  # the App's middleware measured them
     assert app.metrics("frames").gb_seconds > 0
 
 
@@ -714,6 +717,9 @@ def test_http_v2_get_and_post_with_path_params(lambda_handler: Any) -> None:
     assert (post["statusCode"], body_of(post)) == (201, {"ok": True})
     assert app.state("shots").get("shots", "g7") == 0.31
     assert topic_values(app, "shots") == [Shot("p9", 0.31)]
+    encoded = handle(http_v2("POST", "/v1/games/g%207/shots", '{"player": "p1", "xg": 0.5}'))
+    assert encoded["statusCode"] == 201
+    assert app.state("shots").get("shots", "g 7") == 0.5  # path parameters are decoded
     blob = handle(http_v2("GET", "/v1/blob"), LambdaContext())
     assert (blob["isBase64Encoded"], base64.b64decode(blob["body"])) == (True, b"\x00\xff")
 

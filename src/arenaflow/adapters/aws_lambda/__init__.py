@@ -63,6 +63,7 @@ from arenaflow.events import TRACE_HEADER, Event, new_trace_id
 from arenaflow.runtime.function import Function
 from arenaflow.runtime.invoker import Invoker
 from arenaflow.security.webhooks import SIGNATURE_HEADER, SignatureError, verify
+from arenaflow.state.memory import MemoryState
 from arenaflow.triggers import Stream
 
 log = logging.getLogger(__name__)
@@ -101,6 +102,12 @@ class LambdaHandler:
         self._report = report_batch_item_failures
         self._invoker = Invoker(app.transport, app.state_backend, app.middleware)
         self._sink = Sink(app.transport, publish)
+        if isinstance(app.state_backend, MemoryState):
+            log.warning(
+                "function state (ctx.state) lives in this container's memory: it is not shared "
+                "with concurrent containers and is lost when Lambda recycles this one. Give the "
+                "App a state backend other processes read (redis://...) if functions keep state."
+            )
         self._functions = app.functions
         self._consumers: dict[str, list[tuple[Function, Stream]]] = {}
         for fn in self._functions.values():
@@ -272,7 +279,7 @@ class LambdaHandler:
             return apigw.error_response(version, status, result)
         response = apigw.result_response(version, result)
         if request.method == "HEAD":
-            response["body"] = ""
+            response.update(body="", isBase64Encoded=False)
         return response
 
     async def _invoke(self, name: str, value: Any, trace: str) -> tuple[int, Any]:

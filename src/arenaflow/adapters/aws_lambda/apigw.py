@@ -22,7 +22,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from re import Pattern
 from typing import Any
-from urllib.parse import parse_qsl
+from urllib.parse import parse_qsl, unquote
 
 import msgspec
 from starlette.convertors import Convertor
@@ -102,32 +102,41 @@ def read_request(event: Mapping[str, Any]) -> Request:
     """
     context = event.get("requestContext")
     context = context if isinstance(context, Mapping) else {}
-    principal, scopes = _authorizer(context)
     if event.get("version") == "2.0":
-        http = context.get("http")
-        method = http.get("method") if isinstance(http, Mapping) else None
-        path = event.get("rawPath")
-        if not isinstance(method, str):
-            raise ConfigError("requestContext.http.method: missing")
-        if not isinstance(path, str):
-            raise ConfigError("rawPath: missing")
-        stage = context.get("stage")
-        # A named stage is part of rawPath ("/prod/my/path"); routes are declared without it.
-        if isinstance(stage, str) and stage != "$default" and path.startswith(f"/{stage}/"):
-            path = path[len(stage) + 1 :]
-        raw_query = event.get("rawQueryString")
-        query = dict(parse_qsl(raw_query, keep_blank_values=True)) if raw_query else {}
-        headers = _headers(event.get("headers"))
-        cookies = event.get("cookies")
-        if isinstance(cookies, list) and cookies:
-            headers["cookie"] = "; ".join(str(c) for c in cookies)
-        return Request("2.0", method.upper(), path, query, headers, _body(event), principal, scopes)
+        return _read_v2(event, context)
+    return _read_v1(event, context)
+
+
+def _read_v2(event: Mapping[str, Any], context: Mapping[str, Any]) -> Request:
+    http = context.get("http")
+    method = http.get("method") if isinstance(http, Mapping) else None
+    raw_path = event.get("rawPath")
+    if not isinstance(method, str):
+        raise ConfigError("requestContext.http.method: missing")
+    if not isinstance(raw_path, str):
+        raise ConfigError("rawPath: missing")
+    path = unquote(raw_path)  # routes match the decoded path, as in Starlette
+    stage = context.get("stage")
+    # A named stage is part of rawPath ("/prod/my/path"); routes are declared without it.
+    if isinstance(stage, str) and stage != "$default" and path.startswith(f"/{stage}/"):
+        path = path[len(stage) + 1 :]
+    raw_query = event.get("rawQueryString")
+    query = dict(parse_qsl(raw_query, keep_blank_values=True)) if raw_query else {}
+    headers = _headers(event.get("headers"))
+    cookies = event.get("cookies")
+    if isinstance(cookies, list) and cookies:
+        headers["cookie"] = "; ".join(str(c) for c in cookies)
+    principal, scopes = _authorizer(context)
+    return Request("2.0", method.upper(), path, query, headers, _body(event), principal, scopes)
+
+
+def _read_v1(event: Mapping[str, Any], context: Mapping[str, Any]) -> Request:
     method, path = event.get("httpMethod"), event.get("path")
     if not isinstance(method, str):
         raise ConfigError("httpMethod: missing")
     if not isinstance(path, str):
         raise ConfigError("path: missing")
-    query = {}
+    query: dict[str, str] = {}
     multi = event.get("multiValueQueryStringParameters")
     single = event.get("queryStringParameters")
     if isinstance(multi, Mapping):
@@ -135,6 +144,7 @@ def read_request(event: Mapping[str, Any]) -> Request:
     elif isinstance(single, Mapping):
         query = {str(k): str(v) for k, v in single.items()}
     headers = _headers(event.get("headers"))
+    principal, scopes = _authorizer(context)
     return Request("1.0", method.upper(), path, query, headers, _body(event), principal, scopes)
 
 
@@ -182,6 +192,8 @@ class Router:
 
 
 def _encode_body(body: bytes, content_type: str) -> tuple[str, bool]:
+    if not body:
+        return "", False
     if content_type.startswith(_TEXT_TYPES) or "+json" in content_type:
         try:
             return body.decode(), False

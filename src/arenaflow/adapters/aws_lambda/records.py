@@ -7,14 +7,17 @@ https://docs.aws.amazon.com/lambda/latest/dg/with-sqs.html). What each field bec
 event field         Kinesis                                 SQS
 ==================  ======================================  ====================================
 ``topic``           stream name of ``eventSourceARN``       queue name of ``eventSourceARN``
-``key``             ``kinesis.partitionKey``                ``attributes.MessageGroupId`` (FIFO)
+``key``             ``kinesis.partitionKey``                ``attributes.MessageGroupId``, else
+                                                            the trigger's key field of the value
 ``partition``       shard number of ``eventID``             0
 ``offset``          ``kinesis.sequenceNumber``              ``attributes.SequenceNumber`` (FIFO),
                                                             else the record's index
 ``value``           ``kinesis.data`` (base64-decoded)       ``body`` (a string)
 ``timestamp``       ``kinesis.approximateArrivalTimestamp`` ``attributes.SentTimestamp``
-``headers``         ``trace_id``, ``aws_item_id``           the same, plus string message
-                                                            attributes
+``headers``         ``trace_id`` (one per record, the same  the producer's ``trace_id`` message
+                    on every delivery), ``aws_item_id``     attribute or X-Ray trace, else the
+                    (the sequence number)                   same; ``aws_item_id`` (message id),
+                                                            string message attributes
 ==================  ======================================  ====================================
 
 A name maps to another topic through the ``topics`` argument. Offsets are what Lambda
@@ -25,6 +28,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import hashlib
 import re
 import time
 from collections.abc import Mapping
@@ -32,7 +36,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from arenaflow.errors import ConfigError
-from arenaflow.events import TRACE_HEADER, Event, new_trace_id
+from arenaflow.events import TRACE_HEADER, Event
 
 #: Header naming the record as Lambda does in ``batchItemFailures``.
 ITEM_HEADER = "aws_item_id"
@@ -116,6 +120,12 @@ def trace_from_xray(header: str) -> str | None:
     return None if match is None else match.group(1) + match.group(2)
 
 
+def record_trace_id(source: str, item_id: str) -> str:
+    """A trace id (32 hex digits) for a record that brings none: the same on every delivery of
+    the record, so Lambda's retries of it show up as one trace."""
+    return hashlib.blake2b(f"{source}/{item_id}".encode(), digest_size=16).hexdigest()
+
+
 def kinesis_record(raw: Mapping[str, Any], index: int, topics: Mapping[str, str]) -> Record:
     """Read ``Records[index]`` of a Kinesis event."""
     where = f"Records[{index}]"
@@ -135,7 +145,7 @@ def kinesis_record(raw: Mapping[str, Any], index: int, topics: Mapping[str, str]
         value = base64.b64decode(data, validate=True)
     except (binascii.Error, ValueError) as exc:
         value, error = data, f"{where}.kinesis.data: not valid base64 ({exc})"
-    headers = {TRACE_HEADER: new_trace_id(), ITEM_HEADER: sequence}
+    headers = {TRACE_HEADER: record_trace_id(arn, sequence), ITEM_HEADER: sequence}
     event = Event(
         topics.get(name, name),
         int(shard.group(2)) if shard else 0,
@@ -162,9 +172,7 @@ def sqs_record(raw: Mapping[str, Any], index: int, topics: Mapping[str, str]) ->
     group = attributes.get("MessageGroupId")
     sequence = attributes.get("SequenceNumber")
     fifo = isinstance(group, str) and isinstance(sequence, str)
-    offset = index
-    if isinstance(group, str) and isinstance(sequence, str):
-        offset = _digits(sequence, f"{where}.attributes.SequenceNumber")
+    offset = _digits(str(sequence), f"{where}.attributes.SequenceNumber") if fifo else index
     sent = attributes.get("SentTimestamp")
     timestamp = int(sent) / 1000.0 if isinstance(sent, str) and sent.isdigit() else time.time()
     received = attributes.get("ApproximateReceiveCount")
@@ -178,7 +186,8 @@ def sqs_record(raw: Mapping[str, Any], index: int, topics: Mapping[str, str]) ->
                 headers[attr] = text  # a producer's own headers, e.g. its trace id
     if TRACE_HEADER not in headers:
         xray = attributes.get("AWSTraceHeader")
-        headers[TRACE_HEADER] = (isinstance(xray, str) and trace_from_xray(xray)) or new_trace_id()
+        from_xray = trace_from_xray(xray) if isinstance(xray, str) else None
+        headers[TRACE_HEADER] = from_xray or record_trace_id(arn, message_id)
     headers[ITEM_HEADER] = message_id
     event = Event(
         topics.get(name, name),
