@@ -31,6 +31,7 @@ OUTPUT = HERE / "worker-scaledobject.yaml"
 NAMESPACE = "arenaflow"
 WORKER_DEPLOYMENT = "worker"
 KEY_PREFIX = "arenaflow"  # the Redis transport's default key prefix
+CLUSTER_DOMAIN = "cluster.local"  # the cluster's DNS domain (kubelet --cluster-domain)
 #: Ingest topics and the consumer group (function) whose lag says the fleet is behind. The
 #: archive groups (archive_frames, archive_samples) read the same streams; they are left out so
 #: a slow store makes its writers retry rather than adding workers that cannot help.
@@ -87,7 +88,7 @@ def redis_address(url: str) -> tuple[str, int, bool]:
         )
     host = parts.hostname or "localhost"
     if "." not in host:  # an in-namespace Service name: KEDA runs in another namespace
-        host = f"{host}.{NAMESPACE}.svc.cluster.local"
+        host = f"{host}.{NAMESPACE}.svc.{CLUSTER_DOMAIN}"
     database = int(parts.path.lstrip("/") or 0)
     return f"{host}:{parts.port or 6379}", database, parts.scheme == "rediss"
 

@@ -106,47 +106,54 @@ def test_services_are_versions_arenaflow_needs() -> None:
     assert option(services["redis"]["command"], "--maxmemory-policy") == "noeviction"
 
 
-def _mutations() -> dict[str, tuple[Callable[[dict[str, Any]], Any], str]]:
-    def services(spec: dict[str, Any]) -> dict[str, Any]:
-        return dict(spec["services"])
-
-    return {
-        "a dependency only started, not healthy": (
-            lambda s: services(s)["worker"]["depends_on"]["redis"].__setitem__(
-                "condition", "service_started"
-            ),
-            "worker: must wait for redis to be service_healthy",
-        ),
-        "a dependency without a healthcheck": (
-            lambda s: services(s)["postgres"].pop("healthcheck"),
-            "gateway: waits for postgres's health, but it has no healthcheck",
-        ),
-        "AOF off": (
-            lambda s: services(s)["redis"].__setitem__("command", ["redis-server"]),
-            "redis: --appendonly must be 'yes'",
-        ),
-        "fsync left to the OS": (
-            lambda s: services(s)["redis"]["command"].__setitem__(4, "no"),
-            "redis: --appendfsync must be 'everysec'",
-        ),
-        "Redis data in the container": (
-            lambda s: services(s)["redis"].pop("volumes"),
-            "redis: /data must be on a named volume",
-        ),
-        "a variable arenaflow does not read": (
-            lambda s: services(s)["worker"]["environment"].__setitem__("ARENAFLOW_WORKERS", "2"),
-            "worker: environment ARENAFLOW_WORKERS is not an arenaflow setting",
-        ),
-    }
+Mutation = Callable[[dict[str, Any]], object]
+#: name -> (a change to the committed compose file, an error the checks must then report)
+MUTATIONS: dict[str, tuple[Mutation, str]] = {}
 
 
-MUTATIONS = _mutations()
+def mutation(expected: str) -> Callable[[Mutation], Mutation]:
+    def register(mutate: Mutation) -> Mutation:
+        MUTATIONS[mutate.__name__.replace("_", " ")] = (mutate, expected)
+        return mutate
+
+    return register
 
 
-@pytest.mark.parametrize("mutation", MUTATIONS)
-def test_checks_catch(mutation: str) -> None:
+@mutation("worker: must wait for redis to be service_healthy")
+def a_dependency_only_started(spec: dict[str, Any]) -> None:
+    spec["services"]["worker"]["depends_on"]["redis"]["condition"] = "service_started"
+
+
+@mutation("gateway: waits for postgres's health, but it has no healthcheck")
+def a_dependency_without_a_healthcheck(spec: dict[str, Any]) -> None:
+    del spec["services"]["postgres"]["healthcheck"]
+
+
+@mutation("redis: --appendonly must be 'yes'")
+def aof_off(spec: dict[str, Any]) -> None:
+    spec["services"]["redis"]["command"] = ["redis-server"]
+
+
+@mutation("redis: --appendfsync must be 'everysec'")
+def fsync_left_to_the_os(spec: dict[str, Any]) -> None:
+    command = spec["services"]["redis"]["command"]
+    command[command.index("--appendfsync") + 1] = "no"
+
+
+@mutation("redis: /data must be on a named volume")
+def redis_data_in_the_container(spec: dict[str, Any]) -> None:
+    del spec["services"]["redis"]["volumes"]
+
+
+@mutation("worker: environment ARENAFLOW_WORKERS is not an arenaflow setting")
+def a_variable_arenaflow_does_not_read(spec: dict[str, Any]) -> None:
+    spec["services"]["worker"]["environment"]["ARENAFLOW_WORKERS"] = "2"
+
+
+@pytest.mark.parametrize("name", MUTATIONS)
+def test_checks_catch(name: str) -> None:
     spec = compose()
-    mutate, expected = MUTATIONS[mutation]
+    mutate, expected = MUTATIONS[name]
     mutate(spec)
     errors = list(compose_errors(spec))
     assert any(expected in e for e in errors), errors

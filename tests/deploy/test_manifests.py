@@ -239,6 +239,8 @@ def scaledobject_errors(docs: list[Doc]) -> Iterator[str]:
     url = urlsplit(env["ARENAFLOW_TRANSPORT"])
     redis_port = _redis_service_port(docs, url.hostname or "")
     expected_address = f"{url.hostname}.{NAMESPACE}.svc.cluster.local:{url.port or 6379}"
+    if redis_port is not None and redis_port != (url.port or 6379):
+        yield f"ARENAFLOW_TRANSPORT's port is not the {url.hostname} Service's port {redis_port}"
     seen: Counter[tuple[str, str]] = Counter()
     for i, trigger in enumerate(spec["triggers"]):
         where = f"{d} trigger {i} ({trigger.get('name')})"
@@ -472,135 +474,145 @@ def test_generator_follows_the_partitions_and_refuses_credentials() -> None:
 
 # -- the checks catch what they should ----------------------------------------------------------
 
+Mutation = Callable[[list[Doc]], object]
+#: name -> (a change to the committed manifests, an error the checks must then report)
+MUTATIONS: dict[str, tuple[Mutation, str]] = {}
+
+
+def mutation(expected: str) -> Callable[[Mutation], Mutation]:
+    def register(mutate: Mutation) -> Mutation:
+        MUTATIONS[mutate.__name__.replace("_", " ")] = (mutate, expected)
+        return mutate
+
+    return register
+
 
 def _container(docs: list[Doc], name: str) -> dict[str, Any]:
     return containers(find(docs, "Deployment", name))[0]
 
 
-def _trigger(docs: list[Doc], index: int = 0) -> dict[str, Any]:
-    trigger: dict[str, Any] = find(docs, "ScaledObject", "worker")["spec"]["triggers"][index]
+def _scaledobject(docs: list[Doc]) -> dict[str, Any]:
+    spec: dict[str, Any] = find(docs, "ScaledObject", "worker")["spec"]
+    return spec
+
+
+def _first_trigger(docs: list[Doc]) -> dict[str, Any]:
+    trigger: dict[str, Any] = _scaledobject(docs)["triggers"][0]
     return trigger
 
 
-def _mutations() -> dict[str, tuple[Callable[[list[Doc]], None], str]]:
-    def rename(mapping: dict[str, Any], old: str, new: str) -> None:
-        mapping[new] = mapping.pop(old)
-
-    def set_in(get: Callable[[list[Doc]], dict[str, Any]], key: str, value: Any) -> Callable:
-        return lambda docs: get(docs).__setitem__(key, value)
-
-    worker_spec = lambda docs: find(docs, "Deployment", "worker")["spec"]  # noqa: E731
-    so_spec = lambda docs: find(docs, "ScaledObject", "worker")["spec"]  # noqa: E731
-    return {
-        "misspelt container field": (
-            lambda docs: rename(_container(docs, "worker"), "readinessProbe", "readinesProbe"),
-            "unknown field 'readinesProbe'",
-        ),
-        "field at the wrong level": (
-            lambda docs: worker_spec(docs).__setitem__("terminationGracePeriodSeconds", 30),
-            "unknown field 'terminationGracePeriodSeconds'",
-        ),
-        "wrong type": (
-            set_in(lambda docs: _container(docs, "gateway")["ports"][0], "containerPort", "8000"),
-            "expected an integer, got str",
-        ),
-        "unknown apiVersion": (
-            set_in(lambda docs: find(docs, "Deployment", "gateway"), "apiVersion", "apps/v1beta1"),
-            "unknown apiVersion/kind apps/v1beta1/Deployment",
-        ),
-        "no namespace": (
-            lambda docs: find(docs, "Service", "gateway")["metadata"].pop("namespace"),
-            "metadata.namespace must be 'arenaflow'",
-        ),
-        "selector that misses the pod labels": (
-            lambda docs: worker_spec(docs)["selector"]["matchLabels"].__setitem__(
-                "app.kubernetes.io/component", "workers"
-            ),
-            "does not match the pod template's labels",
-        ),
-        "service targetPort nobody declares": (
-            lambda docs: find(docs, "Service", "gateway")["spec"]["ports"][0].__setitem__(
-                "targetPort", "web"
-            ),
-            "targetPort 'web' is not a port of the pods it selects",
-        ),
-        "probe on an undeclared port": (
-            lambda docs: _container(docs, "gateway")["livenessProbe"]["httpGet"].__setitem__(
-                "port", 8080
-            ),
-            "livenessProbe port 8080 is not a declared port",
-        ),
-        "env var arenaflow does not read": (
-            lambda docs: _container(docs, "worker")["env"][0].__setitem__(
-                "name", "ARENAFLOW_STORE_URL"
-            ),
-            "env ARENAFLOW_STORE_URL is not an arenaflow setting",
-        ),
-        "ConfigMap key arenaflow does not read": (
-            lambda docs: rename(
-                find(docs, "ConfigMap", "arenaflow-config")["data"],
-                "ARENAFLOW_LOG_LEVEL",
-                "ARENAFLOW_LOGLEVEL",
-            ),
-            "ARENAFLOW_LOGLEVEL (from ConfigMap arenaflow-config) is not an arenaflow setting",
-        ),
-        "secret key that does not exist": (
-            lambda docs: _container(docs, "gateway")["env"][1]["valueFrom"][
-                "secretKeyRef"
-            ].__setitem__("key", "API_KEYS"),
-            "refers to a missing Secret key arenaflow-secrets/API_KEYS",
-        ),
-        "scaling the wrong Deployment": (
-            lambda docs: so_spec(docs)["scaleTargetRef"].__setitem__("name", "gateway"),
-            "is not the worker Deployment",
-        ),
-        "never to zero": (
-            set_in(so_spec, "minReplicaCount", 1),
-            "minReplicaCount must be 0",
-        ),
-        "unknown KEDA field": (
-            set_in(so_spec, "coolDownPeriod", 300),
-            "unknown field 'coolDownPeriod'",
-        ),
-        "unknown redis-streams metadata key": (
-            lambda docs: rename(_trigger(docs)["metadata"], "lagCount", "lagcount"),
-            "unknown redis-streams metadata key 'lagcount'",
-        ),
-        "a number where KEDA wants a string": (
-            lambda docs: _trigger(docs)["metadata"].__setitem__("lagCount", 500),
-            "expected a string, got int",
-        ),
-        "another trigger type": (
-            lambda docs: _trigger(docs).__setitem__("type", "redis"),
-            "type must be redis-streams",
-        ),
-        "the archive group instead of the main one": (
-            lambda docs: _trigger(docs)["metadata"].__setitem__("consumerGroup", "archive_frames"),
-            "missing trigger for stream arenaflow:stream:tracking:0 group tracking",
-        ),
-        "a partition left out": (
-            lambda docs: so_spec(docs)["triggers"].pop(),
-            "missing trigger for stream arenaflow:stream:game_events:7 group shots",
-        ),
-        "more partitions in the ConfigMap than triggers": (
-            lambda docs: find(docs, "ConfigMap", "arenaflow-config")["data"].__setitem__(
-                "ARENAFLOW_PARTITIONS", "9"
-            ),
-            "missing trigger for stream arenaflow:stream:biometrics:8 group biometrics",
-        ),
-        "KEDA reading another Redis": (
-            lambda docs: _trigger(docs)["metadata"].__setitem__("address", "localhost:6379"),
-            "address 'localhost:6379' is not 'redis.arenaflow.svc.cluster.local:6379'",
-        ),
-    }
+@mutation("unknown field 'readinesProbe'")
+def misspelt_container_field(docs: list[Doc]) -> None:
+    c = _container(docs, "worker")
+    c["readinesProbe"] = c.pop("readinessProbe")
 
 
-MUTATIONS = _mutations()
+@mutation("unknown field 'terminationGracePeriodSeconds'")
+def pod_field_on_the_deployment(docs: list[Doc]) -> None:
+    find(docs, "Deployment", "worker")["spec"]["terminationGracePeriodSeconds"] = 30
 
 
-@pytest.mark.parametrize("mutation", MUTATIONS)
-def test_checks_catch(mutation: str, docs: list[Doc]) -> None:
-    mutate, expected = MUTATIONS[mutation]
+@mutation("containerPort: expected an integer, got str")
+def port_as_a_string(docs: list[Doc]) -> None:
+    _container(docs, "gateway")["ports"][0]["containerPort"] = "8000"
+
+
+@mutation("unknown apiVersion/kind apps/v1beta1/Deployment")
+def removed_api_version(docs: list[Doc]) -> None:
+    find(docs, "Deployment", "gateway")["apiVersion"] = "apps/v1beta1"
+
+
+@mutation("metadata.namespace must be 'arenaflow'")
+def no_namespace(docs: list[Doc]) -> None:
+    del find(docs, "Service", "gateway")["metadata"]["namespace"]
+
+
+@mutation("does not match the pod template's labels")
+def selector_that_misses_the_pod_labels(docs: list[Doc]) -> None:
+    labels = find(docs, "Deployment", "worker")["spec"]["selector"]["matchLabels"]
+    labels["app.kubernetes.io/component"] = "workers"
+
+
+@mutation("targetPort 'web' is not a port of the pods it selects")
+def service_target_port_nobody_declares(docs: list[Doc]) -> None:
+    find(docs, "Service", "gateway")["spec"]["ports"][0]["targetPort"] = "web"
+
+
+@mutation("livenessProbe port 8080 is not a declared port")
+def probe_on_an_undeclared_port(docs: list[Doc]) -> None:
+    _container(docs, "gateway")["livenessProbe"]["httpGet"]["port"] = 8080
+
+
+@mutation("env ARENAFLOW_STORE_URL is not an arenaflow setting")
+def env_var_arenaflow_does_not_read(docs: list[Doc]) -> None:
+    _container(docs, "worker")["env"][0]["name"] = "ARENAFLOW_STORE_URL"
+
+
+@mutation("ARENAFLOW_LOGLEVEL (from ConfigMap arenaflow-config) is not an arenaflow setting")
+def configmap_key_arenaflow_does_not_read(docs: list[Doc]) -> None:
+    data = find(docs, "ConfigMap", "arenaflow-config")["data"]
+    data["ARENAFLOW_LOGLEVEL"] = data.pop("ARENAFLOW_LOG_LEVEL")
+
+
+@mutation("refers to a missing Secret key arenaflow-secrets/API_KEYS")
+def secret_key_that_does_not_exist(docs: list[Doc]) -> None:
+    _container(docs, "gateway")["env"][1]["valueFrom"]["secretKeyRef"]["key"] = "API_KEYS"
+
+
+@mutation("is not the worker Deployment")
+def scaling_the_wrong_deployment(docs: list[Doc]) -> None:
+    _scaledobject(docs)["scaleTargetRef"]["name"] = "gateway"
+
+
+@mutation("minReplicaCount must be 0")
+def never_to_zero(docs: list[Doc]) -> None:
+    _scaledobject(docs)["minReplicaCount"] = 1
+
+
+@mutation("unknown field 'coolDownPeriod'")
+def misspelt_keda_field(docs: list[Doc]) -> None:
+    _scaledobject(docs)["coolDownPeriod"] = 300
+
+
+@mutation("unknown redis-streams metadata key 'lagcount'")
+def misspelt_trigger_metadata_key(docs: list[Doc]) -> None:
+    metadata = _first_trigger(docs)["metadata"]
+    metadata["lagcount"] = metadata.pop("lagCount")
+
+
+@mutation("lagCount: expected a string, got int")
+def a_number_where_keda_wants_a_string(docs: list[Doc]) -> None:
+    _first_trigger(docs)["metadata"]["lagCount"] = 500
+
+
+@mutation("type must be redis-streams")
+def another_trigger_type(docs: list[Doc]) -> None:
+    _first_trigger(docs)["type"] = "redis"
+
+
+@mutation("missing trigger for stream arenaflow:stream:tracking:0 group tracking")
+def the_archive_group_instead_of_the_main_one(docs: list[Doc]) -> None:
+    _first_trigger(docs)["metadata"]["consumerGroup"] = "archive_frames"
+
+
+@mutation("missing trigger for stream arenaflow:stream:game_events:7 group shots")
+def a_partition_left_out(docs: list[Doc]) -> None:
+    _scaledobject(docs)["triggers"].pop()
+
+
+@mutation("missing trigger for stream arenaflow:stream:biometrics:8 group biometrics")
+def more_partitions_than_triggers(docs: list[Doc]) -> None:
+    find(docs, "ConfigMap", "arenaflow-config")["data"]["ARENAFLOW_PARTITIONS"] = "9"
+
+
+@mutation("address 'localhost:6379' is not 'redis.arenaflow.svc.cluster.local:6379'")
+def keda_reading_another_redis(docs: list[Doc]) -> None:
+    _first_trigger(docs)["metadata"]["address"] = "localhost:6379"
+
+
+@pytest.mark.parametrize("name", MUTATIONS)
+def test_checks_catch(name: str, docs: list[Doc]) -> None:
+    mutate, expected = MUTATIONS[name]
     mutate(docs)
     errors = all_errors(docs)
     assert any(expected in e for e in errors), errors
