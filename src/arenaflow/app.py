@@ -29,8 +29,17 @@ import time
 from collections.abc import Callable, Generator
 from typing import Any, TypeVar
 
-from arenaflow.errors import BackpressureError, ConfigError, FunctionError
+import msgspec
+
+from arenaflow.errors import ArenaflowError, BackpressureError, ConfigError, FunctionError
 from arenaflow.events import TRACE_HEADER, Event, new_trace_id
+from arenaflow.runtime.canary import (
+    DEPLOYMENTS_TOPIC,
+    Canary,
+    CanaryBreaker,
+    DeploymentEvent,
+    Rollback,
+)
 from arenaflow.runtime.config import make_config
 from arenaflow.runtime.dispatcher import StreamDispatcher
 from arenaflow.runtime.function import Function
@@ -41,7 +50,7 @@ from arenaflow.runtime.scheduler import ScheduleRunner
 from arenaflow.security.webhooks import verify
 from arenaflow.settings import Settings
 from arenaflow.state import State, load_state
-from arenaflow.transport import Transport, load_transport
+from arenaflow.transport import Fence, Transport, load_transport
 from arenaflow.triggers import Http, Schedule, Stream, Trigger, Webhook
 
 log = logging.getLogger(__name__)
@@ -115,7 +124,9 @@ class App:
         state = state or self.settings.state
         self.state_backend: State = load_state(state) if isinstance(state, str) else state
         self.middleware = default_middleware() if middleware is None else middleware
+        self.middleware.append(CanaryBreaker(self._record_deployment))
         self._functions: dict[str, Function] = {}
+        self._deployments: dict[str, list[DeploymentEvent]] = {}
         self._topic_keys: dict[str, str] = {}
         self._invoker = Invoker(self.transport, self.state_backend, self.middleware)
         self._dispatchers: list[StreamDispatcher] = []
@@ -124,6 +135,7 @@ class App:
         self._loop: asyncio.AbstractEventLoop | None = None
         self._loop_thread: int | None = None
         self._pending: set[asyncio.Task[Event]] = set()
+        self._retiring: set[asyncio.Task[None]] = set()
         self._invoke_seq = itertools.count()
         self.running = False
 
@@ -189,6 +201,90 @@ class App:
     def functions(self) -> dict[str, Function]:
         return dict(self._functions)
 
+    # -- versions -------------------------------------------------------------------------------
+    def deploy(
+        self,
+        name: str,
+        handler: Callable[..., Any],
+        *,
+        version: str,
+        weight: float = 0.1,
+        rollback: Rollback | None = None,
+    ) -> DeploymentEvent:
+        """Route ``weight`` of function ``name``'s invocations to a new ``version`` of it
+        (``handler``, same triggers and options), rolled back automatically when it crosses
+        ``rollback`` (default :class:`~arenaflow.runtime.canary.Rollback`). Works on a running
+        App: the canary starts from zero instances. See :mod:`arenaflow.runtime.canary`."""
+        fn = self._function(name)
+        if fn.canary is not None and fn.canary.weight > 0:
+            raise ConfigError(
+                f"function {name!r} already has canary {fn.canary.version!r}: promote() or "
+                "rollback() it first"
+            )
+        fn.canary = Canary(fn, handler, version, weight, rollback or Rollback())
+        event = DeploymentEvent(function=name, version=version, action="deployed", weight=weight)
+        self._record_deployment(fn, event)
+        return event
+
+    def promote(self, name: str) -> DeploymentEvent:
+        """Make function ``name``'s canary its stable version (all traffic)."""
+        fn = self._function(name)
+        canary = fn.canary
+        if canary is None or canary.weight == 0.0:
+            raise ConfigError(f"function {name!r} has no live canary to promote")
+        retired = fn.pool
+        fn.handler, fn.pool, fn.version, fn.canary = (
+            canary.handler,
+            canary.pool,
+            canary.version,
+            None,
+        )
+        if self.running:
+            retiring = asyncio.get_running_loop().create_task(retired.aclose())
+            self._retiring.add(retiring)
+            retiring.add_done_callback(self._retiring.discard)
+        event = DeploymentEvent(function=name, version=fn.version, action="promoted", weight=1.0)
+        self._record_deployment(fn, event)
+        return event
+
+    def rollback(self, name: str, reason: str = "by hand") -> DeploymentEvent:
+        """Send all of function ``name``'s traffic back to its stable version."""
+        fn = self._function(name)
+        if fn.canary is None or fn.canary.weight == 0.0:
+            raise ConfigError(f"function {name!r} has no live canary to roll back")
+        fn.canary.weight = 0.0
+        event = DeploymentEvent(
+            function=name, version=fn.canary.version, action="rolled_back", weight=0.0,
+            reason=reason,
+        )  # fmt: skip
+        self._record_deployment(fn, event)
+        return event
+
+    def versions(self, name: str) -> dict[str, float]:
+        """Function ``name``'s versions and the share of invocations each receives."""
+        fn = self._function(name)
+        if fn.canary is None:
+            return {fn.version: 1.0}
+        return {fn.version: 1.0 - fn.canary.weight, fn.canary.version: fn.canary.weight}
+
+    def deployments(self, name: str) -> list[DeploymentEvent]:
+        """Every routing change of function ``name``, oldest first."""
+        self._function(name)
+        return list(self._deployments.get(name, ()))
+
+    def _record_deployment(self, fn: Function, event: DeploymentEvent) -> None:
+        event = msgspec.structs.replace(event, timestamp=time.time())
+        self._deployments.setdefault(fn.name, []).append(event)
+        log.warning(
+            "%s: version %s %s (weight %g)%s",
+            fn.name, event.version, event.action, event.weight,
+            f": {event.reason}" if event.reason else "",
+        )  # fmt: skip
+        try:
+            self.publish(DEPLOYMENTS_TOPIC, event, key=fn.name)
+        except ArenaflowError as exc:  # e.g. deployed from sync code on an async-only transport
+            log.warning("%s: deployment event not published: %s", fn.name, exc)
+
     # -- publishing -----------------------------------------------------------------------------
     def _key_of(self, topic: str, value: Any) -> str | None:
         field = self._topic_keys.get(topic)
@@ -245,13 +341,22 @@ class App:
         values: list[Any],
         key: str | None = None,
         headers: dict[str, str] | None = None,
+        fence: Fence | None = None,
     ) -> None:
         """Publish ``values`` with one key, in order (one trace id unless the headers carry
-        one), appending in one step while there is room and waiting for room for the rest."""
+        one), appending in one step while there is room and waiting for room for the rest;
+        with a ``fence`` (:meth:`Transport.fence`), only while it holds.
+
+        Raises:
+            PartitionLost: the fence no longer holds; nothing was published.
+        """
         if headers is None:
             headers = {TRACE_HEADER: new_trace_id()}
         elif TRACE_HEADER not in headers:
             headers = {**headers, TRACE_HEADER: new_trace_id()}
+        if fence is not None:
+            await self.transport.publish_batch([(topic, v, key, headers) for v in values], fence)
+            return
         try:
             done = self.transport.publish_many_nowait(topic, values, key, headers)
         except NotImplementedError:  # the backend publishes async only: in one batch
@@ -271,6 +376,8 @@ class App:
         await self.state_backend.start()
         for fn in self._functions.values():
             await fn.pool.start()
+            if fn.canary is not None:
+                await fn.canary.pool.start()
         for fn in self._functions.values():
             for trigger in fn.triggers:
                 if isinstance(trigger, Stream):
@@ -302,6 +409,10 @@ class App:
         self._schedulers.clear()
         for fn in self._functions.values():
             await fn.pool.aclose()
+            if fn.canary is not None:
+                await fn.canary.pool.aclose()
+        if self._retiring:
+            await asyncio.gather(*self._retiring, return_exceptions=True)
         await self.state_backend.aclose()
         await self.transport.aclose()
         self._loop = None
@@ -322,6 +433,8 @@ class App:
             await asyncio.sleep(period)
             for fn in self._functions.values():
                 await fn.pool.reap()
+                if fn.canary is not None:
+                    await fn.canary.pool.reap()
 
     def lag(self) -> dict[str, int]:
         """Unacknowledged events per ``function:topic``."""

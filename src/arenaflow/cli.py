@@ -136,6 +136,64 @@ def run(
     app.run(duration or None)
 
 
+@cli.command()
+def worker(
+    target: Annotated[
+        str | None, typer.Argument(metavar="[APP]", help="module:app (default: the pipeline).")
+    ] = None,
+    metrics_host: Annotated[str, typer.Option(help="Address of /metrics and /healthz.")] = (
+        "0.0.0.0"
+    ),
+    metrics_port: Annotated[
+        int, typer.Option(min=0, max=65535, help="Port of /metrics and /healthz.")
+    ] = 9100,
+) -> None:
+    """Run an app's functions as one member of a fleet sharing them through Redis.
+
+    Settings from the environment: ARENAFLOW_TRANSPORT=redis://host:6379/0 (and
+    ARENAFLOW_STATE), ARENAFLOW_STORE (a postgresql:// URL, or none), ARENAFLOW_PARTITIONS
+    (the same on every process)."""
+    from arenaflow import worker as fleet
+    from arenaflow.errors import ArenaflowError
+
+    settings = Settings.from_env()
+    if not settings.transport.startswith(("redis://", "rediss://", "unix://")):
+        raise typer.BadParameter(
+            f"a worker shares its functions through Redis: set ARENAFLOW_TRANSPORT=redis://... "
+            f"(it is {settings.transport!r})",
+            param_hint="ARENAFLOW_TRANSPORT",
+        )
+    try:
+        app = fleet.build(settings, load_app(target) if target else None)
+    except (ArenaflowError, ImportError) as exc:
+        raise typer.BadParameter(str(exc), param_hint="ARENAFLOW_STORE") from exc
+    typer.echo(f"worker: {len(app.functions)} function(s) on {settings.transport}")
+    fleet.run(app, metrics_host, metrics_port)
+
+
+@cli.command()
+def gateway(
+    host: Annotated[str, typer.Option(help="Address the gateway listens on.")] = "0.0.0.0",
+    port: Annotated[int, typer.Option(min=0, max=65535, help="The gateway's port.")] = 8000,
+) -> None:
+    """Serve the gateway alone (ingest, REST, push tier, pages): the fleet's front door.
+
+    Its push tier is fed by the workers through Redis pub/sub, so any number of replicas can
+    run behind a load balancer. Settings: ARENAFLOW_TRANSPORT (redis://...), ARENAFLOW_STORE
+    (for the REST history), ARENAFLOW_API_KEYS."""
+    import uvicorn
+
+    from arenaflow.gateway.app import create_gateway
+    from arenaflow.gateway.server import server_config
+
+    settings = Settings.from_env()
+    app = App(settings=settings)
+    fanout = settings.transport if settings.transport.startswith("redis") else None
+    store = None if settings.store == "none" else _open_store(settings.store)
+    web = create_gateway(app, store=store, settings=settings, fanout_url=fanout)
+    uvicorn.Server(server_config(web, host=host, port=port, log_level="warning")).run()
+
+
 def _speed(speed: float) -> float | None:
     return None if speed == 0 else speed
 

@@ -85,3 +85,8 @@ def serve(
             yield Served(client, gateway, app, live, by_scope)
 
     return run
+
+
+from tests.redis_service import redis_url  # noqa: E402 (the real Redis, per-test key prefix)
+
+__all__ = ["redis_url"]

@@ -136,9 +136,10 @@ async def test_a_dead_members_pending_events_go_to_the_survivor_one_at_a_time_in
 async def test_a_paused_member_cannot_ack_publish_or_read_after_the_takeover(
     redis_url: str,
 ) -> None:
-    async with member(redis_url, "paused", partitions=1) as paused, member(
-        redis_url, "other", partitions=1
-    ) as other:
+    async with (
+        member(redis_url, "paused", partitions=1) as paused,
+        member(redis_url, "other", partitions=1) as other,
+    ):
         await paused.publish("frames", {"i": 0}, key="g")
         [event] = await poll(paused, range(1), 0.2)
         fence = paused.fence("frames", "speed", 0)

@@ -6,9 +6,11 @@ contributes its routes from its own module:
 
 * :mod:`.ingest`: ``POST /v1/ingest/{topic}`` (the HTTP trigger);
 * :mod:`.rest`: queries (``/v1/games/...``), OpenAPI docs;
-* :mod:`.hub`: ``/v1/ws``, the WebSocket push tier, fed by a runtime function it attaches;
+* :mod:`.hub`: ``/v1/ws``, the WebSocket push tier, fed by a runtime function it attaches or,
+  in a fleet (``fanout_url``), by the workers' relay through Redis pub/sub (:mod:`.fanout`);
 * :mod:`.pages`: ``/overlay`` and ``/dashboard``;
-* :mod:`.prometheus`: ``/metrics``.
+* :mod:`.prometheus`: ``/metrics``;
+* ``/healthz``: 200 once the App runs (for load balancers and orchestrators).
 """
 
 from __future__ import annotations
@@ -18,6 +20,9 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 
 from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import PlainTextResponse, Response
+from starlette.routing import Route
 
 from arenaflow.app import App
 from arenaflow.gateway import hub as hub_module
@@ -59,9 +64,11 @@ def create_gateway(
     keys: KeyRing | None = None,
     hub: hub_module.Hub | None = None,
     settings: Settings | None = None,
+    fanout_url: str | None = None,
 ) -> Starlette:
     """The gateway over ``app`` (whose functions must all be declared already: the push tier
-    attaches its own function to it here)."""
+    attaches its own function to it here, unless ``fanout_url`` names the fleet's Redis, whose
+    pub/sub channel then feeds it)."""
     settings = settings or Settings.from_env()
     state = GatewayState(
         app=app,
@@ -71,16 +78,38 @@ def create_gateway(
         store=store,
         settings=settings,
     )
-    state.hub.attach(app)
+    fanout = None
+    if fanout_url is None:
+        state.hub.attach(app)
+    else:
+        from arenaflow.gateway.fanout import RedisFanout
+
+        fanout = RedisFanout(fanout_url, state.hub)
 
     @contextlib.asynccontextmanager
     async def lifespan(_: Starlette) -> AsyncIterator[None]:
         await app.start()
+        if fanout is not None:
+            await fanout.start()
         try:
             yield
         finally:
+            if fanout is not None:
+                await fanout.aclose()
             await state.hub.close()
             await app.stop()
+
+    async def healthz(_: Request) -> Response:
+        """Liveness and readiness.
+        ---
+        summary: 200 "ok" while the runtime runs
+        responses:
+          200: {description: running}
+          503: {description: starting or stopping}
+        """
+        if app.running:
+            return PlainTextResponse("ok")
+        return PlainTextResponse("not running", status_code=503)
 
     routes = [
         *ingest.routes(state),
@@ -88,6 +117,7 @@ def create_gateway(
         *state.hub.routes(state),
         *pages.routes(state),
         *prometheus.routes(state),
+        Route("/healthz", healthz, methods=["GET"]),
     ]
     gateway = Starlette(routes=routes, lifespan=lifespan)
     gateway.state.gateway = state

@@ -19,12 +19,14 @@ import zlib
 
 from arenaflow.app import App
 from arenaflow.context import Context
+from arenaflow.errors import PartitionLost
 from arenaflow.events import Event
 from arenaflow.pipeline.config import PipelineConfig
 from arenaflow.pipeline.live import LiveTable
 from arenaflow.runtime.scheduler import Tick
 from arenaflow.sports import topics
 from arenaflow.sports.schemas import MetricUpdate
+from arenaflow.transport.base import partition_for
 from arenaflow.triggers import schedule
 
 #: (attribute of PlayerLive, metric name, unit, private)
@@ -61,8 +63,20 @@ def register(app: App, config: PipelineConfig, live: LiveTable) -> None:
         # A scheduled tick publishes its slot's games; an invocation by hand, every game.
         slot = tick.sequence % SLOTS if isinstance(tick, Tick) else None
         headers = {"trace_id": ctx.trace_id}
+        transport = app.transport
+        partitions = transport.partitions(topics.TRACKING)
         for game in list(live.games.values()):
             if slot is not None and slot_of(game.game_id) != slot:
+                continue
+            # In a fleet, only the process that tracks the game speaks for it (another may
+            # have taken it over: what this one remembers of it is stale), and what it says
+            # lands only while that holds.
+            index = partition_for(game.game_id, partitions)
+            if not transport.owns(topics.TRACKING, "tracking", index):  # e.g. still rebuilding
+                continue
+            try:
+                fence = transport.fence(topics.TRACKING, "tracking", index)
+            except PartitionLost:
                 continue
             if slot is None:
                 await asyncio.sleep(0)
@@ -87,5 +101,10 @@ def register(app: App, config: PipelineConfig, live: LiveTable) -> None:
                     )
                     keys.append((key, value))
             if updates:
-                await app.publish_many(topics.METRICS, updates, game.game_id, headers)
+                try:
+                    await app.publish_many(
+                        topics.METRICS, updates, game.game_id, headers, fence=fence
+                    )
+                except PartitionLost:
+                    continue
                 sent.update(keys)  # after the publish: a cut-short run resends the rest

@@ -21,6 +21,7 @@ def register(app: App, config: PipelineConfig, live: LiveTable) -> None:
         stream(topics.METRICS, key="game_id", schema=MetricUpdate),  # others: dead-lettered
         name="alerts",
         batch_size=config.batch_size * 4,
+        replay_on_takeover=True,  # durations and cooldowns of the rules live in memory
     )
     async def alerts(events: list[Event], ctx: Context) -> None:
         for event in events:

@@ -36,6 +36,7 @@ def register(app: App, config: PipelineConfig, live: LiveTable) -> None:
         name="biometrics",
         batch_size=config.batch_size,
         on_failure=DLQ_TOPIC,
+        replay_on_takeover=True,  # heart-rate trackers and TRIMP live in memory
     )
     async def biometrics(events: list[Event], ctx: Context) -> None:
         out: dict[str, list[MetricUpdate]] = {}  # per game, published together at the end

@@ -38,6 +38,7 @@ def register(app: App, config: PipelineConfig, live: LiveTable) -> None:
         stream(topics.GAME_EVENTS, key="game_id", schema=GameEvent),
         name="shots",
         batch_size=config.batch_size,
+        replay_on_takeover=True,  # the score (xG's game state) lives in memory
     )
     async def shots(events: list[Event], ctx: Context) -> None:
         for event in events:

@@ -283,7 +283,11 @@ class _Tracking:
             game = self.row_game[row]
             self.sprints[row] += 1
             athlete, t = effort.player_id, effort.end_s
-            team = game.live.player(athlete).team or None
+            player = game.live.player(athlete)
+            # The count goes out now: the live table (the 1 Hz aggregate's source, refreshed at
+            # live_hz) must not say less afterwards.
+            player.sprints = int(self.sprints[row])
+            team = player.team or None
             for metric, value, unit in (
                 ("sprint", effort.peak, "m/s"),
                 ("sprints", float(self.sprints[row]), "1"),
@@ -375,6 +379,7 @@ def register(app: App, config: PipelineConfig, live: LiveTable) -> None:
         name="tracking",
         batch_size=config.batch_size,
         on_failure=DLQ_TOPIC,
+        replay_on_takeover=True,  # the kinematics, efforts and live table live in memory
     )
     async def tracking(events: list[Event], ctx: Context) -> None:
         # Rounds: the n-th frame of every game in the batch, so each game stays in order.

@@ -23,6 +23,7 @@ first, outputs and state writes discarded, so what it keeps in memory is rebuilt
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
 from collections import deque
@@ -36,6 +37,7 @@ from arenaflow.runtime.dead_letter import DeadLetter
 from arenaflow.runtime.function import BatchItemFailures, Function
 from arenaflow.runtime.invoker import Invoker
 from arenaflow.runtime.middleware.base import Invocation
+from arenaflow.transport.base import Ack
 from arenaflow.triggers import Stream
 
 if TYPE_CHECKING:
@@ -105,6 +107,9 @@ class StreamDispatcher:
         self._tasks: list[asyncio.Task[None]] = []
         # Offsets below these were possibly delivered before a restart: check their watermarks.
         self._redelivery_end: list[int] = []
+        #: Per partition, the tenure (Transport.assignment) whose state was last brought up to
+        #: date: across readings of the partition, so a tenure is rebuilt once.
+        self._assigned: dict[int, int] = {}
         self._decoder = self._make_decoder(trigger, transport.codec)
 
     @staticmethod
@@ -127,6 +132,8 @@ class StreamDispatcher:
         """
         transport = self._transport
         transport.register_group(self.topic, self.group)
+        if self.fn.config.replay_on_takeover:
+            transport.expect_rebuild(self.topic, self.group)
         partitions = transport.partitions(self.topic)
         self._redelivery_end = []
         for p in range(partitions):
@@ -186,20 +193,21 @@ class StreamDispatcher:
         high_water = 4 * cfg.batch_size
         transport = self._transport
         fetch = transport.fetch
-        current = 0  # the assignment (tenure) whose state was last brought up to date
         try:
             while True:
                 events = await fetch(
                     self.topic, self.group, p, cfg.batch_size * len(lanes) * 2, _FETCH_WAIT_S
                 )
-                if not events:
-                    continue
                 assignment = transport.assignment(self.topic, self.group, p)
-                if assignment != current:  # taken over: others wrote its state meanwhile
+                if assignment != self._assigned.get(p, 0):  # others wrote its state meanwhile
                     await self._state.refresh(self.group)
                     if cfg.replay_on_takeover:
-                        await self._replay(p, events[0].offset)
-                    current = assignment
+                        await self._replay(p, transport.rebuild_end(self.topic, self.group, p))
+                    self._assigned[p] = assignment
+                if cfg.replay_on_takeover:
+                    transport.rebuilt(self.topic, self.group, p)
+                if not events:
+                    continue
                 if events[0].offset < self._redelivery_end[p] or events[0].deliveries > 1:
                     events = await self._skip_applied(events, p)
                 if len(lanes) == 1:
@@ -315,6 +323,8 @@ class StreamDispatcher:
     # -- processing ----------------------------------------------------------------------------
     async def process(self, batch: list[Event], p: int) -> None:
         """Run one batch to completion (success or dead letter) and ack it."""
+        ack = Ack(self.topic, self.group, p, [ev.offset for ev in batch])
+        acked = False
         ready = batch
         if (
             self._decoder is not None
@@ -327,10 +337,26 @@ class StreamDispatcher:
             invoker = self._invoker
             inv = await invoker.invoke(self.fn, ready, attempt=1, partition=p)
             if inv.error is None and not isinstance(inv.result, BatchItemFailures):
-                await invoker.commit(inv, ready)
+                acked = await self._until_done(invoker.commit, inv, ready, ack)
             else:
                 await self._recover(inv, ready, p)
-        await self._transport.ack(self.topic, self.group, p, [ev.offset for ev in batch])
+        if not acked:
+            await self._until_done(self._transport.ack, ack.topic, ack.group, p, ack.offsets)
+
+    async def _until_done(self, op: Any, *args: Any) -> Any:
+        """``await op(*args)``, retried with back-off while the backend fails (an outage): a
+        commit or ack that fails is retried by itself, never by invoking the function again,
+        which would apply the events twice to what it keeps in memory."""
+        delay = 0.05
+        while True:
+            try:
+                return await op(*args)
+            except (asyncio.CancelledError, PartitionLost):
+                raise
+            except Exception:
+                log.warning("%s: %s failed; retrying", self.group, op.__name__, exc_info=True)
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 2.0)
 
     async def _admit(self, batch: list[Event]) -> list[Event]:
         """Dead-letter expired, undecodable and too often redelivered events; decode the rest."""
@@ -340,6 +366,9 @@ class StreamDispatcher:
         ready: list[Event] = []
         for ev in batch:
             if ev.deliveries > max_deliveries:
+                if self._decoder is not None:  # the letter carries the value, not its bytes
+                    with contextlib.suppress(DecodeError):
+                        ev = self._decode(ev)
                 await self._dead_letter(
                     [ev],
                     "redelivered",
@@ -411,10 +440,11 @@ class StreamDispatcher:
             if error is None:
                 failed = self._failed(inv.result, events)
                 if not failed:
-                    await self._invoker.commit(inv, events)
+                    await self._until_done(self._invoker.commit, inv, events)
                     return
                 failed_ids = {id(ev) for ev in failed}
-                await self._invoker.commit(inv, [ev for ev in events if id(ev) not in failed_ids])
+                applied = [ev for ev in events if id(ev) not in failed_ids]
+                await self._until_done(self._invoker.commit, inv, applied)
                 events = failed
             elif fn.config.bisect_on_error and len(events) > 1:
                 # Bisection does not spend the retry budget (as on Lambda).

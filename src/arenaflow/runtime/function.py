@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import inspect
 from collections.abc import Callable, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from arenaflow.events import Event
 from arenaflow.runtime.config import FunctionConfig
@@ -12,6 +12,9 @@ from arenaflow.runtime.executors import make_instance
 from arenaflow.runtime.metrics import FunctionMetrics
 from arenaflow.runtime.pool import InstancePool
 from arenaflow.triggers import Trigger
+
+if TYPE_CHECKING:
+    from arenaflow.runtime.canary import Canary
 
 
 class BatchItemFailures:
@@ -54,3 +57,7 @@ class Function:
         self.pool = InstancePool(
             config, lambda: make_instance(config.executor, handler, config.init), self.metrics
         )
+        #: The stable version's name; ``canary`` is a version receiving part of the traffic
+        #: (:mod:`arenaflow.runtime.canary`).
+        self.version = "1"
+        self.canary: Canary | None = None

@@ -11,10 +11,11 @@ from typing import Any
 from arenaflow.context import Context, PublishMany
 from arenaflow.errors import BackpressureError, FunctionError, FunctionTimeout, InstanceCrashed
 from arenaflow.events import TRACE_HEADER, Event, new_trace_id
+from arenaflow.runtime.canary import Canary, pick
 from arenaflow.runtime.function import Function
 from arenaflow.runtime.middleware.base import Invocation, Middleware
 from arenaflow.state.base import State, StateView, WatermarkKey
-from arenaflow.transport.base import Entry, Fence, Transport
+from arenaflow.transport.base import Ack, Entry, Fence, Transport
 
 
 class Invoker:
@@ -48,12 +49,15 @@ class Invoker:
         partition: int | None = None,
         replay: bool = False,
     ) -> Invocation:
-        instance = fn.pool.try_acquire()
+        canary = pick(fn) if fn.canary is not None and not replay else None
+        pool = fn.pool if canary is None else canary.pool
+        instance = pool.try_acquire()
         if instance is None:
             try:
-                instance = await fn.pool.acquire()
+                instance = await pool.acquire()
             except Exception as exc:
-                return self._failed_cold_start(fn, events, attempt, partition, exc)
+                inv = self._failed_cold_start(fn, events, attempt, partition, exc, canary)
+                return inv
         trace_id = (events[0].headers.get(TRACE_HEADER) if events else None) or new_trace_id()
         ctx = Context(
             fn.name,
@@ -67,6 +71,7 @@ class Invoker:
             replay,
         )
         inv = Invocation(fn, events, ctx, attempt)
+        inv.canary = canary
         for m in self._before:
             m.before_invoke(inv)
         broken = False
@@ -87,7 +92,7 @@ class Invoker:
             raise
         finally:
             inv.duration_s = time.perf_counter() - started
-            fn.pool.release(instance, broken=broken)
+            pool.release(instance, broken=broken)
         for m in self._after:
             m.after_invoke(inv)
         return inv
@@ -99,6 +104,7 @@ class Invoker:
         attempt: int,
         partition: int | None,
         exc: Exception,
+        canary: Canary | None,
     ) -> Invocation:
         """A cold start whose ``init`` raised fails the invocation (as on Lambda), so it is
         retried and dead-lettered like any error rather than leaving the batch unacknowledged."""
@@ -108,6 +114,7 @@ class Invoker:
             fn.name, next(self._ids), trace_id, state, None, time.monotonic(), attempt, partition
         )
         inv = Invocation(fn, events, ctx, attempt)
+        inv.canary = canary
         if isinstance(exc, FunctionError):
             inv.error = exc
         else:
@@ -125,13 +132,7 @@ class Invoker:
         transport that publishes asynchronously only."""
         transport = self._transport
         if not self._nowait or fence is not None:
-            entries: list[Entry] = []
-            for topic, value, key, headers in outbox:
-                if value.__class__ is PublishMany:
-                    entries += [(topic, v, key, headers) for v in value.values]
-                else:
-                    entries.append((topic, value, key, headers))
-            await transport.publish_batch(entries, fence)
+            await transport.publish_batch(_entries(outbox), fence)
             return
         for topic, value, key, headers in outbox:
             if value.__class__ is PublishMany:
@@ -159,20 +160,39 @@ class Invoker:
         for value in values[done:]:  # the rest waits for room, in order
             await self._transport.publish(topic, value, key, headers)
 
-    async def commit(self, inv: Invocation, applied: Iterable[Event]) -> None:
+    async def commit(
+        self, inv: Invocation, applied: Iterable[Event], ack: Ack | None = None
+    ) -> bool:
         """Publish the invocation's outputs, then commit its state and the applied events'
-        per-key watermarks."""
+        per-key watermarks. On a fencing transport, a batch without state writes publishes its
+        outputs and ``ack`` in one atomic step (True: acknowledged; else the caller acks): no
+        window where its outputs are out but it would be delivered again."""
         ctx = inv.ctx
         fence = None
         if ctx.partition is not None and inv.events:
             fence = self._transport.fence(inv.events[0].topic, inv.function.name, ctx.partition)
+        writes = ctx.state.staged
+        if ack is not None and fence is not None and not writes:
+            await self._transport.publish_batch(_entries(ctx.outbox), fence, ack)
+            return True
         if ctx.outbox:
             await self._publish_all(ctx.outbox, fence)
-        writes = ctx.state.staged
         if not writes:
             # Nothing to protect from a redelivery: a later write's watermark covers these too.
-            return
+            return False
         marks: dict[WatermarkKey, int] = {}
         for event in applied:
             marks[(event.topic, event.partition, event.key)] = event.offset
         await self._state.commit(inv.function.name, writes, marks, fence)
+        return False
+
+
+def _entries(outbox: list[tuple[str, Any, str | None, dict[str, str]]]) -> list[Entry]:
+    """The outbox as single entries (a publish_many expanded)."""
+    entries: list[Entry] = []
+    for topic, value, key, headers in outbox:
+        if value.__class__ is PublishMany:
+            entries += [(topic, v, key, headers) for v in value.values]
+        else:
+            entries.append((topic, value, key, headers))
+    return entries

@@ -55,6 +55,17 @@ class InstancePool:
         )
         self._idle.extend(warm)
 
+    async def prewarm(self, size: int) -> None:
+        """Start instances (provisioned starts, off the invocation path) until the pool has
+        ``size`` of them, ``max_instances`` at most: a backlog about to arrive meets warm ones."""
+        want = min(size, self._config.max_instances) - self._count
+        if want <= 0 or self._closed:
+            return
+        warm = await asyncio.gather(*(self._create(provisioned=True) for _ in range(want)))
+        for inst in warm:
+            self._metrics.concurrency += 1  # release() undoes it
+            self.release(inst)  # to a waiter, or idle
+
     async def _create(self, *, provisioned: bool) -> Instance:
         self._count += 1
         self._metrics.instances = self._count

@@ -53,6 +53,16 @@ Entry = tuple[str, Any, str | None, dict[str, str]]
 
 
 @dataclass(frozen=True, slots=True)
+class Ack:
+    """An acknowledgement to make together with a publish (:meth:`Transport.publish_batch`)."""
+
+    topic: str
+    group: str
+    partition: int
+    offsets: Sequence[int]
+
+
+@dataclass(frozen=True, slots=True)
 class Fence:
     """A lease the writer must still hold when its write lands.
 
@@ -162,6 +172,19 @@ class Transport(ABC):
         (re)acquires it, so state kept in memory can be rebuilt."""
         return 0
 
+    def expect_rebuild(self, topic: str, group: str) -> None:  # noqa: B027 - optional hook
+        """``group`` rebuilds in-memory state from ``topic``'s history whenever this process
+        takes a partition (:meth:`assignment` changes); until it calls :meth:`rebuilt`, the
+        partition is not :meth:`owns`."""
+
+    def rebuilt(self, topic: str, group: str, partition: int) -> None:  # noqa: B027
+        """``group`` has rebuilt its state of ``partition`` (see :meth:`expect_rebuild`)."""
+
+    def rebuild_end(self, topic: str, group: str, partition: int) -> int:
+        """Below this offset everything was acknowledged when this process took the partition:
+        what a rebuild replays."""
+        return 0
+
     def fence(self, topic: str, group: str, partition: int) -> Fence | None:
         """The fence for writes made on behalf of the partition (None: nothing to check).
 
@@ -170,15 +193,20 @@ class Transport(ABC):
         """
         return None
 
-    async def publish_batch(self, entries: Sequence[Entry], fence: Fence | None = None) -> None:
-        """Append ``entries`` in order (in one round trip where the backend can), and with a
-        ``fence`` only while it holds.
+    async def publish_batch(
+        self, entries: Sequence[Entry], fence: Fence | None = None, ack: Ack | None = None
+    ) -> None:
+        """Append ``entries`` in order (in one round trip where the backend can), with a
+        ``fence`` only while it holds, then make ``ack`` (atomically with the entries where the
+        backend can: a batch's outputs and its acknowledgement land together or not at all).
 
         Raises:
             PartitionLost: the fence no longer holds; nothing was appended.
         """
         for topic, value, key, headers in entries:
             await self.publish(topic, value, key, headers)
+        if ack is not None:
+            await self.ack(ack.topic, ack.group, ack.partition, ack.offsets)
 
     async def history(
         self, topic: str, partition: int, start: int, end: int, max_events: int

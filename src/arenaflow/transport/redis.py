@@ -2,30 +2,36 @@
 
 Layout (one Redis server; key prefix ``arenaflow``, ``?prefix=`` in the URL to change it)::
 
-    {prefix}:stream:{topic}:{p}          one stream per partition; entry ids 0-<offset + 1>,
-                                         so offsets stay dense integers from 0
-    {prefix}:topic:{topic}               hash: ``partitions`` (every process must agree)
-    {prefix}:lease:{group}:{topic}:{p}   which process consumes the partition for the group
-    {prefix}:epoch:{group}:{topic}:{p}   counter: each tenure of the lease has its own token
-    {prefix}:members:{group}             sorted set: live consumers, scored by expiry (ms)
+    {prefix}:stream:{topic}:{p}   one stream per partition; entry ids 0-<offset + 1>, so offsets
+                                  stay dense integers from 0
+    {prefix}:topic:{topic}        hash: ``partitions`` (every process must agree)
+    {prefix}:lease:{p}            which process consumes partition p of every topic
+    {prefix}:epoch:{p}            counter: each tenure of a lease has its own token
+    {prefix}:members              sorted set: live consumers, scored by expiry (ms)
 
-Consumer groups are the functions (a group per function name, created at the start of the
-stream, like the memory transport's "earliest"); consumers are processes (``worker_id``).
+Consumer groups are the functions (a group per function name, created on every partition when
+the transport starts, from the start of the stream like the memory transport's "earliest");
+consumers are processes (``worker_id``).
 
-Ownership. A partition of a group is read by one process at a time: the holder of its lease
-(``SET NX PX``), renewed every quarter of ``lease_ms``. A process takes free partitions up to its
-fair share (partitions / live members, rounded up) and hands extras back when members join:
-it stops reading them, waits for what it fetched to be acknowledged, then deletes the lease.
+Ownership. Partition p of every topic, for every group, is read by one process at a time: the
+holder of lease p (``SET NX PX``), renewed every quarter of ``lease_ms``. Topics are partitioned
+by the same key (a game), so a game's frames, samples, events and metrics, and the state the
+functions keep of it in memory, are all one process's (co-partitioning, as Kafka Streams'
+tasks). A process takes free partitions up to its fair share (partitions / live members,
+rounded up) and hands extras back when members join: it stops reading them, waits for what it
+fetched to be acknowledged, then deletes the lease.
 Reads, acknowledgements and the outputs of an invocation go through Lua scripts that first
 check the lease token, so a process paused past its lease (GC, SIGSTOP, a partition of the
 network) can neither read, acknowledge nor publish for a partition someone else took over: it
 gets :class:`~arenaflow.errors.PartitionLost`.
 
-Takeover. The new holder claims every pending entry of the group (``XAUTOCLAIM``, any
+Takeover. The new holder claims every pending entry of each group (``XAUTOCLAIM``, any
 consumer) and hands them out again one at a time, oldest first, each claimed (``XCLAIM``, which
 counts the delivery) only when the previous one was acknowledged: a poison event that kills
 its worker is isolated, and its delivery count feeds the dispatcher's dead-letter decision.
-Then it reads new entries (``XREADGROUP >``).
+Then it reads new entries (``XREADGROUP >``). Groups that rebuild in-memory state by replay
+(``expect_rebuild``) keep the partition from speaking (``owns`` is false) until they are done,
+so nothing half-rebuilt is published.
 
 Retention and backpressure. Entries every group has acknowledged beyond the newest
 ``retention`` of a partition are trimmed (``XTRIM MINID``); unacknowledged entries never are.
@@ -57,7 +63,7 @@ import msgspec
 
 from arenaflow.errors import ConfigError, MissingExtra, PartitionLost, TransportError
 from arenaflow.events import Event
-from arenaflow.transport.base import Entry, Fence, Transport, partition_for
+from arenaflow.transport.base import Ack, Entry, Fence, Transport, partition_for
 
 try:
     import redis.asyncio as aioredis
@@ -132,12 +138,15 @@ _ACK = """
 if redis.call('GET', KEYS[1]) ~= ARGV[1] then return -1 end
 return redis.call('XACK', KEYS[2], ARGV[2], unpack(ARGV, 3))
 """
-# KEYS[1] lease ('' for none), KEYS[2..] streams; ARGV[1] token, then per entry:
+# KEYS[1] lease ('' for none), KEYS[2] stream to ack ('' for none), KEYS[3..] streams;
+# ARGV[1] token, ARGV[2] group to ack, ARGV[3] number of ids to ack, the ids, then per entry:
 # stream index (into KEYS), value, timestamp, headers, key ('' for none) -> ids or -1
 _PUBLISH = """
 if KEYS[1] ~= '' and redis.call('GET', KEYS[1]) ~= ARGV[1] then return -1 end
+local acks = tonumber(ARGV[3])
+if acks > 0 then redis.call('XACK', KEYS[2], ARGV[2], unpack(ARGV, 4, 3 + acks)) end
 local ids = {}
-for i = 2, #ARGV, 5 do
+for i = 4 + acks, #ARGV, 5 do
   local stream = KEYS[tonumber(ARGV[i])]
   if ARGV[i + 4] == '' then
     ids[#ids + 1] = redis.call('XADD', stream, '0-*', 'v', ARGV[i + 1], 't', ARGV[i + 2],
@@ -194,38 +203,61 @@ def _event(topic: str, partition: int, entry: Any, deliveries: int) -> Event:
 _decode_headers = msgspec.msgpack.Decoder(dict[str, str]).decode
 
 
-class _Partition:
-    """This process's view of one partition of one group."""
+class _Lease:
+    """This process's hold on one partition index: that partition of every topic, for every
+    group (topics are co-partitioned by key, so a game's whole pipeline is one process's)."""
 
     __slots__ = (
         "draining",
         "epoch",
+        "generation",
+        "index",
+        "key",
+        "rebuilding",
+        "token",
+        "valid_until",
+    )
+
+    def __init__(self, index: int, key: str) -> None:
+        self.index, self.key = index, key
+        self.token: str | None = None
+        self.epoch = 0  # of this process's latest tenure
+        self.generation = 0  # changes when the continuity of this process's tenure breaks
+        self.valid_until = 0.0  # monotonic: the lease surely holds until then
+        self.draining = False  # handed back to the fleet once what was fetched is acked
+        #: (topic, group) whose in-memory state is being rebuilt: nobody speaks for it yet.
+        self.rebuilding: set[tuple[str, str]] = set()
+
+    def held(self) -> bool:
+        return self.token is not None and time.monotonic() < self.valid_until
+
+
+class _Partition:
+    """This process's view of one partition of one topic for one group."""
+
+    __slots__ = (
+        "claimed",
         "gate",
         "generation",
         "group",
         "index",
         "inflight",
-        "lease",
         "lost",
+        "rebuild_end",
         "redeliver",
         "stream",
-        "token",
         "topic",
-        "valid_until",
     )
 
-    def __init__(self, topic: str, group: str, index: int, stream: str, lease: str) -> None:
-        self.topic, self.group, self.index = topic, group, index
-        self.stream, self.lease = stream, lease
-        self.token: str | None = None
-        self.epoch = 0  # of this process's latest tenure
-        self.generation = 0  # changes when the continuity of this process's tenure breaks
-        self.valid_until = 0.0  # monotonic: the lease surely holds until then
+    def __init__(self, topic: str, group: str, index: int, stream: str) -> None:
+        self.topic, self.group, self.index, self.stream = topic, group, index, stream
+        self.claimed = 0  # the lease epoch this group's pending entries were claimed in
+        self.generation = 0  # the lease's generation then
         self.lost = False  # lost while held: fetch raises PartitionLost until rewind()
-        self.draining = False  # handed back to the fleet once what was fetched is acked
         self.redeliver: list[tuple[bytes, int]] | None = None  # (id, deliveries so far)
         self.gate: int | None = None  # offset of the redelivered event awaiting its ack
         self.inflight: set[int] = set()  # fetched, not yet acked
+        self.rebuild_end = 0  # below it, all was acknowledged when the partition was taken
 
 
 class RedisTransport(Transport):
@@ -233,7 +265,7 @@ class RedisTransport(Transport):
 
     Args:
         url: ``redis://[:password@]host:port/db`` with optional query parameters ``prefix``
-            (key prefix, default ``arenaflow``) and ``lease_ms`` (default 1500: a dead
+            (key prefix, default ``arenaflow``) and ``lease_ms`` (default 1000: a dead
             process's partitions are taken over within about that long).
         default_partitions: Partitions of a topic created on first use (``ARENAFLOW_PARTITIONS``;
             must be the same in every process).
@@ -257,7 +289,7 @@ class RedisTransport(Transport):
         query = {k: v[-1] for k, v in parse_qs(parts.query).items()}
         self.prefix = query.pop("prefix", "arenaflow")
         try:
-            self.lease_ms = int(query.pop("lease_ms", "1500"))
+            self.lease_ms = int(query.pop("lease_ms", "1000"))
         except ValueError:
             raise ConfigError(f"redis transport: lease_ms must be an integer in {url!r}") from None
         if self.lease_ms < 100:
@@ -270,7 +302,7 @@ class RedisTransport(Transport):
         self.default_partitions = default_partitions
         self.retention = retention
         self.worker_id = worker_id or f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(3)}"
-        #: Called with (topic, group, partition) when this process takes back a partition that
+        #: Called with ("*", "*", partition) when this process takes back a partition that
         #: another process consumed since this one last held it: state this process kept in
         #: memory for it is stale. ``arenaflow worker`` restarts the process; the default logs.
         self.on_stale: Callable[[str, str, int], None] = self._log_stale
@@ -279,14 +311,16 @@ class RedisTransport(Transport):
         self._topics: dict[str, int] = {}
         self._groups: dict[str, set[str]] = {}  # topic -> groups this process consumes
         self._parts: dict[tuple[str, str, int], _Partition] = {}
-        self._held: dict[tuple[str, str, int], int] = {}  # last epoch held, per partition
+        self._held: dict[int, int] = {}  # last epoch held, per partition index
         self._ready_streams: set[tuple[str, str, int]] = set()  # groups created
         self._checked_topics: set[str] = set()
         self._lag: dict[tuple[str, str], int] = {}
         self._delta: dict[tuple[str, str], int] = {}  # local changes since the last refresh
         self._ends: dict[tuple[str, int], int] = {}
         self._full: set[tuple[str, int]] = set()
-        self._members: dict[str, int] = {}  # group -> live consumers
+        self._members = 1  # live consumers in the fleet
+        self._leases: dict[int, _Lease] = {}
+        self._rebuilds: set[tuple[str, str]] = set()
         self._keeper: asyncio.Task[None] | None = None
         self._keeping = False
         self._outbox: list[tuple[Entry, asyncio.Future[Event]]] = []
@@ -295,12 +329,6 @@ class RedisTransport(Transport):
     # -- naming -----------------------------------------------------------------------------------
     def stream_key(self, topic: str, partition: int) -> str:
         return f"{self.prefix}:stream:{topic}:{partition}"
-
-    def _lease_key(self, group: str, topic: str, partition: int) -> str:
-        return f"{self.prefix}:lease:{group}:{topic}:{partition}"
-
-    def _epoch_key(self, group: str, topic: str, partition: int) -> str:
-        return f"{self.prefix}:epoch:{group}:{topic}:{partition}"
 
     # -- lifecycle --------------------------------------------------------------------------------
     async def start(self) -> None:
@@ -347,12 +375,11 @@ class RedisTransport(Transport):
         if redis is None:
             return
         try:
-            for part in self._parts.values():  # hand partitions back at once: no lease to wait out
-                if part.token is not None:
-                    await self._scripts["release"](keys=[part.lease], args=[part.token])
-                    part.token = None
-            for group in {g for gs in self._groups.values() for g in gs}:
-                await redis.zrem(f"{self.prefix}:members:{group}", self.worker_id)
+            for lease in self._leases.values():  # hand partitions back at once
+                if lease.token is not None:
+                    await self._scripts["release"](keys=[lease.key], args=[lease.token])
+                    lease.token = None
+            await redis.zrem(f"{self.prefix}:members", self.worker_id)
         except (RedisError, *_UNREACHABLE):
             log.warning("redis transport: could not release leases on close", exc_info=True)
         await redis.aclose()
@@ -435,11 +462,7 @@ class RedisTransport(Transport):
         part = self._parts.get(key)
         if part is None:
             part = self._parts[key] = _Partition(
-                topic,
-                group,
-                partition,
-                self.stream_key(topic, partition),
-                self._lease_key(group, topic, partition),
+                topic, group, partition, self.stream_key(topic, partition)
             )
         return part
 
@@ -471,16 +494,30 @@ class RedisTransport(Transport):
                 if not fut.done():
                     fut.set_result(event)
 
-    async def publish_batch(self, entries: Sequence[Entry], fence: Fence | None = None) -> None:
+    async def publish_batch(
+        self, entries: Sequence[Entry], fence: Fence | None = None, ack: Ack | None = None
+    ) -> None:
+        # In one script (atomic) when it fits: outputs and acknowledgement land together.
+        if ack is not None and len(entries) <= 500 and len(ack.offsets) <= _ACK_CHUNK:
+            await self._append(entries, fence, ack)
+            return
         for start in range(0, len(entries), 500):  # bounded script calls
             await self._append(entries[start : start + 500], fence)
+        if ack is not None:
+            await self.ack(ack.topic, ack.group, ack.partition, ack.offsets)
 
-    async def _append(self, entries: Sequence[Entry], fence: Fence | None) -> list[Event]:
-        if not entries:
+    async def _append(
+        self, entries: Sequence[Entry], fence: Fence | None, ack: Ack | None = None
+    ) -> list[Event]:
+        if not entries and ack is None:
             return []
         streams: list[str] = []
         where: dict[str, int] = {}
         args: list[Any] = [fence.token if fence else ""]
+        if ack is None:
+            args += ["", 0]
+        else:
+            args += [ack.group, len(ack.offsets), *(_entry_id(o) for o in ack.offsets)]
         placed: list[tuple[str, int, str | None, dict[str, str], float, Any]] = []
         now = time.time()
         for topic, value, key, headers in entries:
@@ -493,18 +530,23 @@ class RedisTransport(Transport):
             index = where.get(stream)
             if index is None:
                 streams.append(stream)
-                index = where[stream] = len(streams) + 1  # KEYS[1] is the fence
+                index = where[stream] = len(streams) + 2  # KEYS[1] fence, KEYS[2] acked
             try:
                 payload = _encode(value)
             except TypeError as exc:
                 raise TransportError(f"cannot publish to {topic!r}: {exc}") from exc
             args += [index, payload, repr(now), _encode(headers), key if key is not None else ""]
             placed.append((topic, p, key, headers, now, value))
-        keys = [fence.key if fence else "", *streams]
+        acked = self.stream_key(ack.topic, ack.partition) if ack is not None else ""
+        keys = [fence.key if fence else "", acked, *streams]
         script = self._scripts["publish"]
         ids = await self._retry(lambda: script(keys=keys, args=args), attempts=12)
         if ids == -1:
+            if ack is not None:
+                await self._lose(self._lease(ack.partition))
             raise PartitionLost(f"{fence.key if fence else ''}: lost before its outputs landed")
+        if ack is not None:
+            self._acked(self._part(ack.topic, ack.group, ack.partition), ack.offsets)
         events = []
         for entry_id, (topic, p, key, headers, ts, value) in zip(ids, placed, strict=True):
             offset = _offset(entry_id)
@@ -516,77 +558,106 @@ class RedisTransport(Transport):
         return events
 
     # -- ownership --------------------------------------------------------------------------------
+    def _lease(self, index: int) -> _Lease:
+        lease = self._leases.get(index)
+        if lease is None:
+            lease = self._leases[index] = _Lease(index, f"{self.prefix}:lease:{index}")
+        return lease
+
     def owns(self, topic: str, group: str, partition: int) -> bool:
+        """Held (by its last renewal's clock too), not lost, and not being rebuilt: this
+        process speaks for the partition."""
+        lease = self._leases.get(partition)
         part = self._parts.get((topic, group, partition))
         return (
-            part is not None
-            and part.token is not None
-            and not part.lost
-            and time.monotonic() < part.valid_until
+            lease is not None
+            and lease.held()
+            and not lease.rebuilding
+            and (part is None or not part.lost)
         )
 
     def assignment(self, topic: str, group: str, partition: int) -> int:
+        # The tenure in which this group last claimed the partition's pending entries (so its
+        # rebuild_end is that tenure's): a tenure another group's reader took counts once this
+        # group's reader has seen it.
         part = self._parts.get((topic, group, partition))
         return 0 if part is None else part.generation
 
     def fence(self, topic: str, group: str, partition: int) -> Fence | None:
+        lease = self._leases.get(partition)
         part = self._parts.get((topic, group, partition))
-        if part is None or part.token is None or part.lost:
-            raise PartitionLost(f"{topic}[{partition}] is not held by {self.worker_id} for {group}")
-        return Fence(part.lease, part.token)
+        if lease is None or not lease.held() or (part is not None and part.lost):
+            raise PartitionLost(f"{topic}[{partition}] is not held by {self.worker_id}")
+        assert lease.token is not None
+        return Fence(lease.key, lease.token)
 
-    def _share(self, topic: str, group: str) -> int:
-        return math.ceil(self.partitions(topic) / self._members.get(group, 1))
+    def expect_rebuild(self, topic: str, group: str) -> None:
+        """``group`` rebuilds in-memory state from ``topic``'s history when this process takes
+        a partition: until it says :meth:`rebuilt`, the partition is not :meth:`owns`."""
+        self._rebuilds.add((topic, group))
 
-    def _held_count(self, topic: str, group: str) -> int:
-        return sum(
-            1
-            for (t, g, _), part in self._parts.items()
-            if t == topic and g == group and part.token is not None and not part.draining
-        )
+    def rebuilt(self, topic: str, group: str, partition: int) -> None:
+        lease = self._leases.get(partition)
+        part = self._parts.get((topic, group, partition))
+        # Only once the group has read the partition in the lease's current tenure.
+        if lease is not None and part is not None and part.generation == lease.generation:
+            lease.rebuilding.discard((topic, group))
 
-    async def _acquire(self, part: _Partition) -> bool:
-        """Take the partition if it is free and within this process's fair share."""
-        if self._held_count(part.topic, part.group) >= self._share(part.topic, part.group):
+    def rebuild_end(self, topic: str, group: str, partition: int) -> int:
+        """Offsets below this were all acknowledged when this process took the partition (what
+        a rebuild replays)."""
+        return self._part(topic, group, partition).rebuild_end
+
+    def _share(self) -> int:
+        return math.ceil(self.default_partitions / max(1, self._members))
+
+    async def _acquire(self, lease: _Lease) -> bool:
+        """Take the partition index if it is free and within this process's fair share."""
+        held = sum(1 for other in self._leases.values() if other.held() and not other.draining)
+        if held >= self._share():
             return False
-        await self._ensure_group(part.topic, part.group, part.index)
         sent = time.monotonic()
         got = await self._retry(
             lambda: self._scripts["acquire"](
-                keys=[part.lease, self._epoch_key(part.group, part.topic, part.index)],
+                keys=[lease.key, f"{self.prefix}:epoch:{lease.index}"],
                 args=[self.worker_id, self.lease_ms],
             )
         )
         if not got:
             return False
         token, epoch = got[0].decode(), int(got[1])
-        part.token, part.lost, part.draining = token, False, False
-        part.valid_until = sent + self.lease_ms / 1000.0 * 0.9
-        key = (part.topic, part.group, part.index)
-        previous = self._held.get(key)
+        lease.token, lease.draining = token, False
+        lease.valid_until = sent + self.lease_ms / 1000.0 * 0.9
+        previous = self._held.get(lease.index)
         if previous is None or epoch != previous + 1:
             # Someone else held it since this process did (or it never did): what this process
-            # keeps in memory for it must be rebuilt.
-            part.generation += 1
+            # keeps in memory for it must be rebuilt before it speaks for it.
+            lease.generation += 1
+            lease.rebuilding = {
+                (t, g) for t, g in self._rebuilds if lease.index < self.partitions(t)
+            }
             if previous is not None:
-                self.on_stale(part.topic, part.group, part.index)
-        self._held[key] = part.epoch = epoch
-        await self._claim_pending(part)
-        log.info("%s: took %s[%d] for %s", self.worker_id, part.topic, part.index, part.group)
+                self.on_stale("*", "*", lease.index)
+        self._held[lease.index] = lease.epoch = epoch
+        log.info("%s: took partition %d", self.worker_id, lease.index)
         return True
 
-    async def _claim_pending(self, part: _Partition) -> None:
+    async def _claim_pending(self, part: _Partition, lease: _Lease) -> None:
         """Move every pending entry of the group to this consumer and queue them for
         redelivery in order, with their delivery counts."""
         redis = self.redis
+        await self._ensure_group(part.topic, part.group, part.index)
+        token = lease.token
+        if token is None:  # lost meanwhile
+            raise PartitionLost(f"{part.topic}[{part.index}] was lost while being taken")
         moved = await self._retry(
             lambda: self._scripts["claim_all"](
-                keys=[part.lease, part.stream], args=[part.token, part.group, self.worker_id]
+                keys=[lease.key, part.stream], args=[token, part.group, self.worker_id]
             )
         )
         if moved is None or moved is False:
-            await self._lost(part)
-            return
+            await self._lose(lease)
+            raise PartitionLost(f"{part.topic}[{part.index}] was taken over")
         pending: list[tuple[bytes, int]] = []
         low = "-"
         while True:
@@ -601,20 +672,37 @@ class RedisTransport(Transport):
             if len(rows) < 1000:
                 break
             low = "(" + pending[-1][0].decode()
+        groups = await self._retry(lambda: redis.xinfo_groups(part.stream))
+        delivered = 0
+        for g in groups:
+            name = g["name"].decode() if isinstance(g["name"], bytes) else str(g["name"])
+            if name == part.group:
+                delivered = _offset(_as_bytes(g["last-delivered-id"])) + 1
+        part.rebuild_end = _offset(pending[0][0]) if pending else delivered
+        log.debug(
+            "%s: %s[%d] for %s: %d pending from %d, %d delivered",
+            self.worker_id, part.topic, part.index, part.group, len(pending),
+            part.rebuild_end, delivered,
+        )  # fmt: skip
         part.redeliver = pending or None
         part.gate = None
         part.inflight.clear()
+        part.claimed = lease.epoch
+        part.generation = lease.generation
 
-    async def _lost(self, part: _Partition) -> None:
-        if part.token is not None:
-            log.warning(
-                "%s: lost %s[%d] for %s", self.worker_id, part.topic, part.index, part.group
-            )
-        part.token = None
-        part.lost = True
-        part.redeliver = None
-        part.gate = None
-        part.inflight.clear()
+    async def _lose(self, lease: _Lease) -> None:
+        """The lease is gone. Until each reader of the index starts afresh (rewind), nothing it
+        fetched in the lost tenure can be committed: fence(), ack() and fetch() refuse a lost
+        part, even once the lease is taken again."""
+        if lease.token is not None:
+            log.warning("%s: lost partition %d", self.worker_id, lease.index)
+        lease.token = None
+        lease.draining = False
+        for (_, _, index), part in self._parts.items():
+            if index == lease.index:
+                part.lost = True
+                part.redeliver, part.gate = None, None
+                part.inflight.clear()
 
     # -- consuming --------------------------------------------------------------------------------
     async def fetch(
@@ -623,51 +711,60 @@ class RedisTransport(Transport):
         part = self._part(topic, group, partition)
         if part.lost:
             raise PartitionLost(f"{topic}[{partition}] was taken over from {self.worker_id}")
+        lease = self._lease(partition)
         try:
-            if part.token is None and not await self._acquire(part):
+            if lease.token is None and not await self._acquire(lease):
                 await asyncio.sleep(min(timeout_s, _ACQUIRE_POLL_S))
                 return []
-            if part.draining:
+            if lease.draining:
                 await asyncio.sleep(min(timeout_s, _ACQUIRE_POLL_S))
                 return []
+            if part.claimed != lease.epoch:
+                await self._claim_pending(part, lease)
             if part.redeliver is not None:
-                return await self._redeliver_next(part, timeout_s)
-            return await self._read_new(part, max_events, timeout_s)
+                return await self._redeliver_next(part, lease, timeout_s)
+            return await self._read_new(part, lease, max_events, timeout_s)
         except _UNREACHABLE as exc:
             log.warning("redis transport: fetch failed (%s); retrying", exc)
             await asyncio.sleep(min(timeout_s, _BACKOFF_MAX_S))
             return []
 
-    async def _read_new(self, part: _Partition, max_events: int, timeout_s: float) -> list[Event]:
+    async def _read_new(
+        self, part: _Partition, lease: _Lease, max_events: int, timeout_s: float
+    ) -> list[Event]:
         script = self._scripts["read"]
-        token = part.token
+        token = lease.token
+        if token is None:  # lost or handed back while claiming
+            return await self._refused(part, lease, token)
         args = [token, part.group, self.worker_id, max_events]
-        reply = await script(keys=[part.lease, part.stream], args=args)
+        reply = await script(keys=[lease.key, part.stream], args=args)
         if not reply:
-            return await self._refused(part, token)
+            return await self._refused(part, lease, token)
         if int(reply[0]) == 0:  # nothing new: wait for the next entry, then read it fenced
             last = reply[1].decode()
             await self.redis.xread({part.stream: last}, count=1, block=int(timeout_s * 1000))
-            if part.token != token:
+            if lease.token != token:
                 return []  # handed back meanwhile
-            reply = await script(keys=[part.lease, part.stream], args=args)
+            reply = await script(keys=[lease.key, part.stream], args=args)
             if not reply:
-                return await self._refused(part, token)
+                return await self._refused(part, lease, token)
             if int(reply[0]) == 0:
                 return []
         events = [_event(part.topic, part.index, entry, 1) for entry in reply[1]]
         part.inflight.update(ev.offset for ev in events)
         return events
 
-    async def _refused(self, part: _Partition, token: str | None) -> list[Event]:
+    async def _refused(self, part: _Partition, lease: _Lease, token: str | None) -> list[Event]:
         """A fenced read was refused: fine if this process handed the partition back
         meanwhile, else someone took it over."""
-        if part.token != token and not part.lost:
+        if (lease.token != token or token is None) and not part.lost:
             return []
-        await self._lost(part)
+        await self._lose(lease)
         raise PartitionLost(f"{part.topic}[{part.index}] was taken over from {self.worker_id}")
 
-    async def _redeliver_next(self, part: _Partition, timeout_s: float) -> list[Event]:
+    async def _redeliver_next(
+        self, part: _Partition, lease: _Lease, timeout_s: float
+    ) -> list[Event]:
         """The next pending entry, once the previous one was acknowledged (one at a time)."""
         deadline = time.monotonic() + timeout_s
         while part.gate is not None:
@@ -675,14 +772,16 @@ class RedisTransport(Transport):
                 return []
             await asyncio.sleep(0.002)
         while part.redeliver:
+            token = lease.token
+            if token is None:
+                return await self._refused(part, lease, token)
             entry_id, delivered = part.redeliver.pop(0)
-            token = part.token
             reply = await self._scripts["claim_one"](
-                keys=[part.lease, part.stream],
+                keys=[lease.key, part.stream],
                 args=[token, part.group, self.worker_id, entry_id],
             )
             if reply is False or reply is None:
-                return await self._refused(part, token)
+                return await self._refused(part, lease, token)
             if reply:  # else trimmed or acked meanwhile
                 event = _event(part.topic, part.index, reply[0], delivered + 1)
                 part.gate = event.offset
@@ -696,29 +795,33 @@ class RedisTransport(Transport):
         done = list(offsets)
         if not done:
             return
-        if part.token is None or part.lost:
+        lease = self._lease(partition)
+        if lease.token is None or part.lost:
             raise PartitionLost(f"{topic}[{partition}] is no longer held by {self.worker_id}")
         script = self._scripts["ack"]
         for start in range(0, len(done), _ACK_CHUNK):
             ids = [_entry_id(o) for o in done[start : start + _ACK_CHUNK]]
-            token = part.token
+            token = lease.token
             n = await self._retry(
-                lambda i=ids, t=token: script(keys=[part.lease, part.stream], args=[t, group, *i])  # type: ignore[misc]
+                lambda i=ids, t=token: script(keys=[lease.key, part.stream], args=[t, group, *i])  # type: ignore[misc]
             )
             if n == -1:
-                await self._lost(part)
+                await self._lose(lease)
                 raise PartitionLost(f"{topic}[{partition}] was taken over before the ack")
+        self._acked(part, done)
+
+    def _acked(self, part: _Partition, done: Sequence[int]) -> None:
         part.inflight.difference_update(done)
         if part.gate is not None and part.gate in done:
             part.gate = None
-        self._delta[(topic, group)] = self._delta.get((topic, group), 0) - len(done)
-        self._lag[(topic, group)] = max(0, self._lag.get((topic, group), 0) - len(done))
+        key = (part.topic, part.group)
+        self._delta[key] = self._delta.get(key, 0) - len(done)
+        self._lag[key] = max(0, self._lag.get(key, 0) - len(done))
 
     async def rewind(self, topic: str, group: str, partition: int) -> None:
         part = self._part(topic, group, partition)
         part.lost = False
-        if part.token is not None:
-            await self._claim_pending(part)
+        part.claimed = 0  # claim (and so redeliver) its pending entries on the next fetch
 
     async def seek(self, topic: str, group: str, partition: int, offset: int) -> None:
         await self._ensure_group(topic, group, partition)
@@ -775,54 +878,58 @@ class RedisTransport(Transport):
             await asyncio.sleep(renew_s)
 
     async def _heartbeat(self) -> None:
-        """Say this process consumes its groups, and count each group's live consumers."""
-        groups = sorted({g for gs in self._groups.values() for g in gs})
-        if not groups:
+        """Say this process consumes (when it does), and count the live consumers."""
+        if not self._groups:
             return
+        members = f"{self.prefix}:members"
         now_ms = int(time.time() * 1000)
         async with self.redis.pipeline(transaction=False) as pipe:
-            for group in groups:
-                members = f"{self.prefix}:members:{group}"
-                pipe.zadd(members, {self.worker_id: now_ms + self.lease_ms})
-                pipe.zremrangebyscore(members, "-inf", now_ms)
-                pipe.zcard(members)
-            replies = await pipe.execute()
-        for i, group in enumerate(groups):
-            self._members[group] = max(1, int(replies[3 * i + 2]))
+            pipe.zadd(members, {self.worker_id: now_ms + self.lease_ms})
+            pipe.zremrangebyscore(members, "-inf", now_ms)
+            pipe.zcard(members)
+            *_, count = await pipe.execute()
+        self._members = max(1, int(count))
 
     async def _renew(self) -> None:
-        held = [p for p in self._parts.values() if p.token is not None]
+        held = [(lease, lease.token) for lease in self._leases.values() if lease.token]
         if not held:
             return
         sent = time.monotonic()
         renew = self._scripts["renew"]
         async with self.redis.pipeline(transaction=False) as pipe:
-            for part in held:  # a script in a pipeline is loaded first if Redis lost it
-                await renew(keys=[part.lease], args=[part.token, self.lease_ms], client=pipe)
+            for lease, token in held:  # a script in a pipeline is loaded first if Redis lost it
+                await renew(keys=[lease.key], args=[token, self.lease_ms], client=pipe)
             results = await pipe.execute()
-        for part, ok in zip(held, results, strict=True):
+        for (lease, token), ok in zip(held, results, strict=True):
+            if lease.token != token:
+                continue  # handed back or lost meanwhile
             if ok == 1:
-                part.valid_until = sent + self.lease_ms / 1000.0 * 0.9
+                lease.valid_until = sent + self.lease_ms / 1000.0 * 0.9
             else:
-                await self._lost(part)
+                await self._lose(lease)
 
     async def _rebalance(self) -> None:
-        """Hand back partitions above the fair share once their fetched events are acked."""
-        by_group: dict[tuple[str, str], list[_Partition]] = {}
-        for part in self._parts.values():
-            if part.token is not None:
-                by_group.setdefault((part.topic, part.group), []).append(part)
-        for (topic, group), parts in by_group.items():
-            share = self._share(topic, group)
-            active = sorted((p for p in parts if not p.draining), key=lambda p: p.index)
-            for part in active[share:]:
-                part.draining = True
-            for part in parts:
-                if part.draining and not part.inflight and part.gate is None:
-                    token, part.token = part.token, None
-                    await self._scripts["release"](keys=[part.lease], args=[token])
-                    part.draining = False
-                    log.info("%s: handed %s[%d] back", self.worker_id, topic, part.index)
+        """Hand back partitions above the fair share once what was fetched from them is acked."""
+        share = self._share()
+        active = sorted(
+            (lease for lease in self._leases.values() if lease.held() and not lease.draining),
+            key=lambda lease: lease.index,
+        )
+        for lease in active[share:]:
+            lease.draining = True
+        for lease in list(self._leases.values()):
+            if not lease.draining or lease.token is None:
+                continue
+            busy = any(
+                part.inflight or part.gate is not None
+                for (_, _, index), part in self._parts.items()
+                if index == lease.index
+            )
+            if not busy:
+                token, lease.token = lease.token, None
+                lease.draining = False
+                await self._scripts["release"](keys=[lease.key], args=[token])
+                log.info("%s: handed partition %d back", self.worker_id, lease.index)
 
     async def _refresh(self, *, trim: bool) -> None:
         """Lag per (topic, group) and stream ends from the streams' own figures; with ``trim``,

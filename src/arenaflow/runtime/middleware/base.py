@@ -25,10 +25,13 @@ class Invocation:
         result: What the function returned.
         retry_delay_s: Set by the retry middleware after a failure: the back-off before the next
             try, or None when the retry budget is spent.
+        canary: The canary version that ran it (:mod:`arenaflow.runtime.canary`), or None for
+            the stable version.
     """
 
     __slots__ = (
         "attempt",
+        "canary",
         "ctx",
         "duration_s",
         "error",
@@ -51,6 +54,7 @@ class Invocation:
         self.result: Any = None
         self.retry_delay_s: float | None = None
         self.span: Any = None
+        self.canary: Any = None
 
 
 class Middleware:
