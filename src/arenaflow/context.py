@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Callable
 from typing import Any
 
 from arenaflow.events import TRACE_HEADER
@@ -44,6 +45,7 @@ class Context:
     __slots__ = (
         "_invocation_id",
         "_log",
+        "_on_commit",
         "attempt",
         "deadline",
         "function_name",
@@ -78,6 +80,7 @@ class Context:
         self.replaying = replaying
         self.outbox: list[tuple[str, Any, str | None, dict[str, str]]] = []
         self._log: logging.LoggerAdapter[logging.Logger] | None = None
+        self._on_commit: list[Callable[[], None]] | None = None
 
     def publish(
         self, topic: str, value: Any, key: str | None = None, headers: dict[str, str] | None = None
@@ -106,6 +109,23 @@ class Context:
         if headers:
             merged.update(headers)
         self.outbox.append((topic, PublishMany(values), key, merged))
+
+    def on_commit(self, callback: Callable[[], None]) -> None:
+        """Call ``callback`` once this invocation's outputs (and state) have landed, or at the
+        end of a replay (what is replayed was committed): the place to update what other
+        functions read from memory, such as a live table. Updated during the invocation, they
+        could show a figure its commit never made durable, which a process taking the
+        partition over would then contradict. Inline executors only (it runs in this process).
+        """
+        if self._on_commit is None:
+            self._on_commit = []
+        self._on_commit.append(callback)
+
+    def committed(self) -> None:
+        """Run the :meth:`on_commit` callbacks (by the runtime, once)."""
+        callbacks, self._on_commit = self._on_commit, None
+        for callback in callbacks or ():
+            callback()
 
     @property
     def invocation_id(self) -> str:

@@ -32,6 +32,7 @@ import math
 import os
 import signal
 import sys
+from typing import Any
 
 from arenaflow.app import App
 from arenaflow.settings import Settings
@@ -152,13 +153,20 @@ async def serve(app: App, metrics_host: str, metrics_port: int) -> None:
 
 
 def _dump_tasks() -> None:
-    """Log the stack of every task of the event loop (a stuck worker tells where)."""
-    import io
-
+    """Log where every task of the event loop waits, down the chain of awaited coroutines
+    (``Task.print_stack`` shows only the outermost frame): a stuck worker tells where."""
     for task in asyncio.all_tasks():
-        out = io.StringIO()
-        task.print_stack(limit=8, file=out)
-        log.warning("worker: task %s\n%s", task.get_name(), out.getvalue())
+        lines: list[str] = []
+        awaited: Any = task.get_coro()
+        while awaited is not None:
+            frame = getattr(awaited, "cr_frame", None) or getattr(awaited, "gi_frame", None)
+            if frame is not None:
+                lines.append(
+                    f"  {frame.f_code.co_filename}:{frame.f_lineno} {frame.f_code.co_name}"
+                )
+            awaited = getattr(awaited, "cr_await", None) or getattr(awaited, "gi_yieldfrom", None)
+        state = "cancelling" if task.cancelling() else "pending"
+        log.warning("worker: task %s (%s)\n%s", task.get_name(), state, "\n".join(lines))
 
 
 def run(app: App, metrics_host: str = "0.0.0.0", metrics_port: int = 9100) -> None:

@@ -524,6 +524,26 @@ async def test_outputs_are_published_only_when_the_invocation_succeeds() -> None
     )
 
 
+async def test_on_commit_runs_once_the_outputs_landed_and_never_for_a_failed_try() -> None:
+    app = make_app()
+    landed: list[tuple[int, int]] = []  # (n, outputs on the transport when it ran)
+
+    @app.function(stream("t"), batch_size=1, retry_backoff_ms=0)
+    async def fn(events, ctx):
+        [ev] = events
+        n = ev.value
+        ctx.publish("out", n)
+        ctx.on_commit(lambda: landed.append((n, len(topic_events(memory(app), "out")))))
+        if ctx.attempt == 1 and n == 1:
+            raise RuntimeError("fails after registering")
+
+    for n in range(3):
+        await app.publish("t", n)
+    async with app:
+        await app.drain(timeout=5)
+    assert landed == [(0, 1), (1, 2), (2, 3)]  # in order, after its output; the failed try's never
+
+
 async def test_outputs_feed_downstream_functions_with_the_trace_id() -> None:
     app = make_app()
     downstream: list[tuple[str | None, str]] = []

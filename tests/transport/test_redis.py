@@ -217,3 +217,43 @@ def test_keys_land_where_every_process_computes_them() -> None:
     assert log.stream_key("tracking", partition_for("g7", 8)) == (
         f"arenaflow:stream:tracking:{partition_for('g7', 8)}"
     )
+
+
+async def test_a_replay_on_takeover_function_rebuilds_its_memory_and_its_committed_view(
+    redis_url: str,
+) -> None:
+    from arenaflow import App, Settings, stream
+
+    def counting() -> tuple[App, dict[str, int], dict[str, int]]:
+        app = App(
+            transport=f"{redis_url}&lease_ms={LEASE_MS}",
+            settings=Settings(partitions=2, store="none"),
+        )
+        memory: dict[str, int] = {}  # what the function keeps in process memory
+        table: dict[str, int] = {}  # what others read: updated once a batch has landed
+
+        @app.function(stream("plays", key="game"), batch_size=5, replay_on_takeover=True)
+        async def count(events: list[Any], ctx: Any) -> None:
+            for ev in events:
+                memory[ev.key] = memory.get(ev.key, 0) + 1
+            if not ctx.replaying:
+                ctx.publish("counts", dict(memory))
+            seen = dict(memory)
+            ctx.on_commit(lambda: table.update(seen))
+
+        return app, memory, table
+
+    first, _, _ = counting()
+    async with first:
+        for i in range(40):
+            await first.publish("plays", {"game": f"g{i % 4}"})
+        await first.drain(timeout=10)
+    # The first process left (handing its partitions back); the next one takes them over.
+    second, memory, table = counting()
+    async with second:
+        await eventually(lambda: table == {f"g{k}": 10 for k in range(4)})
+        assert second.metrics("count").replayed == 40
+        for i in range(8):
+            await second.publish("plays", {"game": f"g{i % 4}"})
+        await second.drain(timeout=10)
+        assert memory == table == {f"g{k}": 12 for k in range(4)}

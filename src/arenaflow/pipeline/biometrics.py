@@ -16,7 +16,7 @@ from arenaflow.app import App
 from arenaflow.context import Context
 from arenaflow.events import Event
 from arenaflow.pipeline.config import PipelineConfig
-from arenaflow.pipeline.live import LiveTable
+from arenaflow.pipeline.live import LiveTable, PlayerLive
 from arenaflow.runtime.dead_letter import invalid_input
 from arenaflow.sports import topics
 from arenaflow.sports.schemas import BiometricSample, MetricUpdate
@@ -40,6 +40,8 @@ def register(app: App, config: PipelineConfig, live: LiveTable) -> None:
     )
     async def biometrics(events: list[Event], ctx: Context) -> None:
         out: dict[str, list[MetricUpdate]] = {}  # per game, published together at the end
+        # The live table (which the 1 Hz aggregate publishes) takes them once they have landed.
+        landed: dict[int, tuple[PlayerLive, float, int, float]] = {}  # by id(player)
         for event in events:
             s: BiometricSample = event.value
             hr = s.heart_rate_bpm
@@ -65,7 +67,7 @@ def register(app: App, config: PipelineConfig, live: LiveTable) -> None:
                 continue
             game_id = s.game_id or event.key or ""
             p = live.game(game_id).player(athlete)
-            p.heart_rate_bpm, p.heart_rate_zone, p.trimp = hr, step.zone, step.trimp
+            landed[id(p)] = (p, hr, step.zone, step.trimp)
             updates = out.get(game_id)
             if updates is None:
                 updates = out[game_id] = []
@@ -82,6 +84,13 @@ def register(app: App, config: PipelineConfig, live: LiveTable) -> None:
         for game_id, updates in out.items():
             if updates:
                 ctx.publish_many(topics.METRICS, updates, game_id)
+        if landed:
+            ctx.on_commit(lambda: _apply(landed))
+
+
+def _apply(landed: dict[int, tuple[PlayerLive, float, int, float]]) -> None:
+    for p, hr, zone, trimp in landed.values():
+        p.heart_rate_bpm, p.heart_rate_zone, p.trimp = hr, zone, trimp
 
 
 def _private(

@@ -25,7 +25,7 @@ Throughput is in ``benchmarks/pipeline.py``.
 from __future__ import annotations
 
 import zlib
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -141,7 +141,34 @@ class _Tracking:
         self.row_game: list[_Game] = []
         self.top = np.zeros(0)
         self.sprints = np.zeros(0, dtype=np.int64)
+        #: The invocation's live-table updates, in order: a player's live figures or, from a
+        #: sprint, its count. Applied once the invocation's outputs landed (``take_pending``).
+        self.pending: list[tuple[PlayerLive, tuple[float, ...] | int]] = []
         live.distance_source = self.distance_m
+
+    def take_pending(self) -> Callable[[], None] | None:
+        """What applies this invocation's live-table updates: the 1 Hz aggregate publishes the
+        table, and a figure of an invocation whose commit never landed would be contradicted
+        (a cumulative value going down) by the process that takes the partition over."""
+        if not self.pending:
+            return None
+        pending, self.pending = self.pending, []
+
+        def landed() -> None:
+            for p, update in pending:
+                if isinstance(update, int):
+                    p.sprints = max(p.sprints, update)
+                    continue
+                v, top, distance, hsr, sprints, power, ts = update
+                p.speed_mps = v
+                p.top_speed_mps = top
+                p.distance_m = distance
+                p.hsr_distance_m = hsr
+                p.sprints = int(sprints)
+                p.metabolic_power_w_per_kg = power
+                p.updated_at = ts
+
+        return landed
 
     def distance_m(self, game_id: str, athlete_id: str) -> float:
         game = self.games.get(game_id)
@@ -231,6 +258,7 @@ class _Tracking:
         live.ball_owner = frame.ball_owner
         game_id, ts, number = frame.game_id, frame.timestamp, frame.frame
         updates = []
+        pending = self.pending
         for athlete, team, p in zip(layout.ids, layout.teams, layout.live, strict=True):
             v, top, distance, hsr, sprints, power = next(values)
             updates.append(
@@ -245,13 +273,7 @@ class _Tracking:
                     team=team,
                 )
             )
-            p.speed_mps = v
-            p.top_speed_mps = top
-            p.distance_m = distance
-            p.hsr_distance_m = hsr
-            p.sprints = sprints
-            p.metabolic_power_w_per_kg = power
-            p.updated_at = ts
+            pending.append((p, (v, top, distance, hsr, sprints, power, ts)))
         owner = frame.ball_owner
         if owner is not None and owner in layout.ids:
             i = layout.ids.index(owner)
@@ -285,8 +307,8 @@ class _Tracking:
             athlete, t = effort.player_id, effort.end_s
             player = game.live.player(athlete)
             # The count goes out now: the live table (the 1 Hz aggregate's source, refreshed at
-            # live_hz) must not say less afterwards.
-            player.sprints = int(self.sprints[row])
+            # live_hz) must not say less once it has landed.
+            self.pending.append((player, int(self.sprints[row])))
             team = player.team or None
             for metric, value, unit in (
                 ("sprint", effort.peak, "m/s"),
@@ -392,5 +414,10 @@ def register(app: App, config: PipelineConfig, live: LiveTable) -> None:
             if d == len(rounds):
                 rounds.append([])
             rounds[d].append((event, frame))
-        for items in rounds:
-            state.round(items, ctx)
+        try:
+            for items in rounds:
+                state.round(items, ctx)
+        finally:
+            landed = state.take_pending()  # a failed try's are dropped with its outputs
+        if landed is not None:
+            ctx.on_commit(landed)

@@ -10,14 +10,15 @@ by the versions, state a version keeps in memory is its own).
 The :class:`CanaryBreaker` middleware watches the canary's newest invocations and rolls it back
 (weight 0: everything on the stable version) when its error rate or its p99 duration crosses
 the :class:`Rollback` thresholds: a circuit breaker. A failed canary invocation is retried like
-any failure, so it loses nothing. Every change (deployed, rolled back, promoted) is recorded as a
-:class:`DeploymentEvent` on the ``deployments`` topic and kept in ``app.deployments(name)``.
+any failure, on the stable version (only first tries are routed), so it loses nothing. Every
+change (deployed, rolled back, promoted) is recorded as a :class:`DeploymentEvent` on the
+``deployments`` topic and kept in ``app.deployments(name)``.
 
 Example:
     >>> import asyncio
     >>> from arenaflow import App, stream
     >>> app = App()
-    >>> @app.function(stream("plays", key="game_id"))
+    >>> @app.function(stream("plays", key="game_id"), batch_size=1)
     ... async def count(events, ctx):
     ...     pass
     >>> async def broken(events, ctx):

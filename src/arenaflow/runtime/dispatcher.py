@@ -145,8 +145,13 @@ class StreamDispatcher:
             self._tasks.append(loop.create_task(self._read_partition(p), name=f"{self.group}[{p}]"))
 
     async def stop(self) -> None:
-        for task in self._tasks:
-            task.cancel()
+        pending = set(self._tasks)
+        while pending:
+            for task in pending:
+                task.cancel()
+            # Asked again after a while: a cancellation landing just as a client library's read
+            # times out can come out as a timeout, which the library retries (seen with redis-py).
+            _, pending = await asyncio.wait(pending, timeout=1.0)
         await asyncio.gather(*self._tasks, return_exceptions=True)
         self._tasks.clear()
 
@@ -246,7 +251,8 @@ class StreamDispatcher:
                 except DecodeError:
                     continue  # dead-lettered when it was first delivered
             if ready:
-                await self._invoker.invoke(fn, ready, partition=p, replay=True)
+                inv = await self._invoker.invoke(fn, ready, partition=p, replay=True)
+                inv.ctx.committed()  # what is replayed was committed
                 replayed += len(ready)
         fn.metrics.replayed += replayed
         log.info("%s: rebuilt partition %d from %d retained events", self.group, p, replayed)

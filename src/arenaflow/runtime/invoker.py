@@ -49,7 +49,8 @@ class Invoker:
         partition: int | None = None,
         replay: bool = False,
     ) -> Invocation:
-        canary = pick(fn) if fn.canary is not None and not replay else None
+        # Retries run on the stable version: a failing canary costs no event its retries.
+        canary = pick(fn) if fn.canary is not None and attempt == 1 and not replay else None
         pool = fn.pool if canary is None else canary.pool
         instance = pool.try_acquire()
         if instance is None:
@@ -174,16 +175,18 @@ class Invoker:
         writes = ctx.state.staged
         if ack is not None and fence is not None and not writes:
             await self._transport.publish_batch(_entries(ctx.outbox), fence, ack)
+            ctx.committed()
             return True
         if ctx.outbox:
             await self._publish_all(ctx.outbox, fence)
-        if not writes:
-            # Nothing to protect from a redelivery: a later write's watermark covers these too.
-            return False
-        marks: dict[WatermarkKey, int] = {}
-        for event in applied:
-            marks[(event.topic, event.partition, event.key)] = event.offset
-        await self._state.commit(inv.function.name, writes, marks, fence)
+        if writes:
+            marks: dict[WatermarkKey, int] = {}
+            for event in applied:
+                marks[(event.topic, event.partition, event.key)] = event.offset
+            await self._state.commit(inv.function.name, writes, marks, fence)
+        # Without writes, nothing to protect from a redelivery: a later write's watermark
+        # covers these too.
+        ctx.committed()
         return False
 
 
