@@ -38,7 +38,9 @@ def _root() -> None:
     from arenaflow.runtime.latency import quiet_gc
 
     logging.basicConfig(
-        level=Settings.from_env().log_level, format="%(levelname)s %(name)s %(message)s"
+        level=Settings.from_env().log_level,
+        format="%(asctime)s.%(msecs)03d %(levelname)s %(name)s %(message)s",
+        datefmt="%H:%M:%S",
     )
     quiet_gc()  # live feeds want no collector pauses of tens of milliseconds
 

@@ -14,9 +14,10 @@ partitions back when members join. Per worker:
   meets warm instances; the reaper retires them once idle;
 * SIGTERM or Ctrl-C: leases are released at once, so the others take over without waiting for
   them to lapse; what was in flight is delivered again to the new owner;
-* when it takes back a partition another worker consumed meanwhile (it was paused past its
-  lease), what it kept in memory is stale: it restarts itself (``exec``), joins afresh and
-  rebuilds by replay.
+* when it takes back a partition another worker consumed meanwhile, its functions replay only
+  what they missed; in the rare case that it ran events whose commit never landed and nobody
+  acknowledged since (it was paused past its lease mid-batch), what it kept in memory cannot be
+  rebuilt: it restarts itself (``exec``), joins afresh and rebuilds by replay.
 
 Example:
     >>> from arenaflow import App
@@ -92,10 +93,10 @@ async def autoscale(app: App) -> None:
 
 
 def restart(topic: str, group: str, partition: int) -> None:
-    """Replace this process with a fresh one (same command line): its memory of a partition
-    someone else consumed meanwhile is stale."""
+    """Replace this process with a fresh one (same command line): what it keeps in memory
+    for a partition it took back cannot be rebuilt (it ran events nobody acknowledged)."""
     log.warning(
-        "worker: %s[%d] for %s was consumed elsewhere while this process was away: restarting",
+        "worker: %s[%d] for %s: memory of unacknowledged events, cannot rebuild: restarting",
         topic,
         partition,
         group,

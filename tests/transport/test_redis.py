@@ -102,35 +102,65 @@ async def test_a_member_that_joins_late_gets_its_share_handed_back(redis_url: st
             assert len(owned(a)) == 2 and len(owned(b)) == 2
 
 
-async def test_a_dead_members_pending_events_go_to_the_survivor_one_at_a_time_in_order(
+async def redelivered_batches(
+    log: RedisTransport, n: int, *, ack_first: int | None = None
+) -> list[list[Any]]:
+    """Fetch until ``n`` events came, acking each batch (only the first ``ack_first``)."""
+    batches: list[list[Any]] = []
+    started = time.monotonic()
+    while sum(map(len, batches)) < n:
+        batch = await log.fetch("frames", "speed", 0, 100, 0.05)
+        if batch:
+            batches.append(batch)
+            if ack_first is None or len(batches) <= ack_first:
+                await log.ack("frames", "speed", 0, [ev.offset for ev in batch])
+            elif sum(map(len, batches)) < n:
+                break  # unacknowledged: the gate holds the rest back
+        assert time.monotonic() - started < 5
+    return batches
+
+
+def values(batch: list[Any]) -> list[tuple[int, int]]:
+    return [(msgspec.msgpack.decode(ev.value)["i"], ev.deliveries) for ev in batch]
+
+
+async def test_a_dead_members_pending_events_go_to_the_survivor_in_growing_batches_in_order(
     redis_url: str,
 ) -> None:
+    """One at first (maybe the poison that killed it), then twice as many after each success;
+    an event delivered more than once already always goes alone."""
+    dead = RedisTransport(f"{redis_url}&lease_ms={LEASE_MS}", default_partitions=1, worker_id="d")
+    dead.register_group("frames", "speed")
+    await dead.start()
+    for i in range(12):
+        await dead.publish("frames", {"i": i}, key="g")
+    taken = await poll(dead, range(1), 0.2)
+    assert len(taken) == 12
+    await dead.ack("frames", "speed", 0, [taken[0].offset])
+    await die(dead)
     async with member(redis_url, "survivor", partitions=1) as survivor:
-        dead = RedisTransport(
-            f"{redis_url}&lease_ms={LEASE_MS}", default_partitions=1, worker_id="dead"
-        )
-        dead.register_group("frames", "speed")
-        await dead.start()
-        for i in range(5):
-            await dead.publish("frames", {"i": i}, key="g")
-        taken = await poll(dead, range(1), 0.2)
-        assert len(taken) == 5
-        await dead.ack("frames", "speed", 0, [taken[0].offset])
-        await die(dead)
         started = time.monotonic()
-        redelivered: list[Any] = []
-        while len(redelivered) < 4:
-            batch = await survivor.fetch("frames", "speed", 0, 100, 0.05)
-            assert len(batch) <= 1  # redelivered events come one at a time
-            redelivered += batch
-            if batch:
-                await survivor.ack("frames", "speed", 0, [batch[0].offset])
-            assert time.monotonic() - started < 5
+        # It acks the first two batches, then dies holding the third (events 4 to 7).
+        first = await redelivered_batches(survivor, 11, ack_first=2)
         took = time.monotonic() - started
-        assert [msgspec.msgpack.decode(ev.value)["i"] for ev in redelivered] == [1, 2, 3, 4]
-        assert [ev.deliveries for ev in redelivered] == [2, 2, 2, 2]
+        assert [values(b) for b in first] == [
+            [(1, 2)],
+            [(2, 2), (3, 2)],
+            [(4, 2), (5, 2), (6, 2), (7, 2)],
+        ]
         assert took < LEASE_MS / 1000 * 4
         assert survivor.assignment("frames", "speed", 0) == 1
+        await die(survivor)
+    async with member(redis_url, "third", partitions=1) as third:
+        rest = await redelivered_batches(third, 8)
+        assert [values(b) for b in rest] == [
+            [(4, 3)],  # delivered twice already: alone, each of them
+            [(5, 3)],
+            [(6, 3)],
+            [(7, 3)],
+            [(8, 2), (9, 2)],  # delivered once (to the first): growing again
+            [(10, 2), (11, 2)],
+        ]
 
 
 async def test_a_paused_member_cannot_ack_publish_or_read_after_the_takeover(
@@ -219,37 +249,35 @@ def test_keys_land_where_every_process_computes_them() -> None:
     )
 
 
+def counting(url: str) -> tuple[Any, dict[str, int], dict[str, int]]:
+    """An App whose ``count`` keeps per-game counts in memory (``replay_on_takeover``) and a
+    table of them that others read, updated once a batch has landed (``ctx.on_commit``)."""
+    from arenaflow import App, Settings, stream
+
+    app = App(transport=f"{url}&lease_ms={LEASE_MS}", settings=Settings(partitions=2, store="none"))
+    memory: dict[str, int] = {}
+    table: dict[str, int] = {}
+
+    @app.function(stream("plays", key="game"), batch_size=5, replay_on_takeover=True)
+    async def count(events: list[Any], ctx: Any) -> None:
+        for ev in events:
+            memory[ev.key] = memory.get(ev.key, 0) + 1
+        seen = dict(memory)
+        ctx.on_commit(lambda: table.update(seen))
+
+    return app, memory, table
+
+
 async def test_a_replay_on_takeover_function_rebuilds_its_memory_and_its_committed_view(
     redis_url: str,
 ) -> None:
-    from arenaflow import App, Settings, stream
-
-    def counting() -> tuple[App, dict[str, int], dict[str, int]]:
-        app = App(
-            transport=f"{redis_url}&lease_ms={LEASE_MS}",
-            settings=Settings(partitions=2, store="none"),
-        )
-        memory: dict[str, int] = {}  # what the function keeps in process memory
-        table: dict[str, int] = {}  # what others read: updated once a batch has landed
-
-        @app.function(stream("plays", key="game"), batch_size=5, replay_on_takeover=True)
-        async def count(events: list[Any], ctx: Any) -> None:
-            for ev in events:
-                memory[ev.key] = memory.get(ev.key, 0) + 1
-            if not ctx.replaying:
-                ctx.publish("counts", dict(memory))
-            seen = dict(memory)
-            ctx.on_commit(lambda: table.update(seen))
-
-        return app, memory, table
-
-    first, _, _ = counting()
+    first, _, _ = counting(redis_url)
     async with first:
         for i in range(40):
             await first.publish("plays", {"game": f"g{i % 4}"})
         await first.drain(timeout=10)
     # The first process left (handing its partitions back); the next one takes them over.
-    second, memory, table = counting()
+    second, memory, table = counting(redis_url)
     async with second:
         await eventually(lambda: table == {f"g{k}": 10 for k in range(4)})
         assert second.metrics("count").replayed == 40
@@ -257,3 +285,36 @@ async def test_a_replay_on_takeover_function_rebuilds_its_memory_and_its_committ
             await second.publish("plays", {"game": f"g{i % 4}"})
         await second.drain(timeout=10)
         assert memory == table == {f"g{k}": 12 for k in range(4)}
+
+
+async def test_taking_a_partition_back_replays_only_what_others_processed_meanwhile(
+    redis_url: str,
+) -> None:
+    games = [f"g{k}" for k in range(8)]
+    a, a_memory, _ = counting(redis_url)
+    async with a:
+        for i in range(40):
+            await a.publish("plays", {"game": games[i % 8]})
+        await a.drain(timeout=10)
+        b, b_memory, _ = counting(redis_url)
+        async with b:  # b joins: a hands one of its two partitions back
+            moved = await _handed_over(b)
+            for i in range(16):
+                await a.publish("plays", {"game": games[i % 8]})
+            theirs = [g for g in games if partition_for(g, 2) == moved]
+            await eventually(lambda: all(b_memory.get(g) == 7 for g in theirs))
+        # b left: a takes the partition back and replays only the events b processed.
+        await eventually(lambda: all(a.transport.owns("plays", "count", p) for p in (0, 1)))
+        await a.drain(timeout=10)
+        assert a_memory == {g: 7 for g in games}  # nothing counted twice, nothing missed
+        assert a.metrics("count").replayed == 2 * len(theirs) > 0
+
+
+async def _handed_over(b: Any) -> int:
+    deadline = time.monotonic() + 5
+    while True:
+        held = [p for p in (0, 1) if b.transport.owns("plays", "count", p)]
+        if held:
+            return held[0]
+        assert time.monotonic() < deadline, "no partition was handed over"
+        await asyncio.sleep(0.02)

@@ -259,8 +259,12 @@ class _Tracking:
         game_id, ts, number = frame.game_id, frame.timestamp, frame.frame
         updates = []
         pending = self.pending
+        replaying = ctx.replaying  # rebuilding memory after a takeover: outputs are dropped
         for athlete, team, p in zip(layout.ids, layout.teams, layout.live, strict=True):
             v, top, distance, hsr, sprints, power = next(values)
+            pending.append((p, (v, top, distance, hsr, sprints, power, ts)))
+            if replaying:
+                continue
             updates.append(
                 MetricUpdate(
                     game_id=game_id,
@@ -273,7 +277,6 @@ class _Tracking:
                     team=team,
                 )
             )
-            pending.append((p, (v, top, distance, hsr, sprints, power, ts)))
         owner = frame.ball_owner
         if owner is not None and owner in layout.ids:
             i = layout.ids.index(owner)
@@ -284,6 +287,8 @@ class _Tracking:
                 game.directions[(frame.period, team)] = direction
             xg = self.xg_from_here(float(xy[i, 0]), float(xy[i, 1]), direction)
             layout.live[i].xg_from_here = xg
+            if replaying:
+                return
             updates.append(
                 MetricUpdate(
                     game_id=game_id,
@@ -296,7 +301,8 @@ class _Tracking:
                     team=team,
                 )
             )
-        ctx.publish_many(topics.METRICS, updates, game_id)
+        if updates:
+            ctx.publish_many(topics.METRICS, updates, game_id)
 
     def _publish_sprints(self, done: list[tuple[int, Effort]], ctx: Context) -> None:
         for row, effort in done:
@@ -309,6 +315,8 @@ class _Tracking:
             # The count goes out now: the live table (the 1 Hz aggregate's source, refreshed at
             # live_hz) must not say less once it has landed.
             self.pending.append((player, int(self.sprints[row])))
+            if ctx.replaying:
+                continue
             team = player.team or None
             for metric, value, unit in (
                 ("sprint", effort.peak, "m/s"),

@@ -47,7 +47,7 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 _FETCH_WAIT_S = 0.25
-_REPLAY_BATCH = 500
+_REPLAY_BATCH_MIN = 100
 
 
 def _reason(error: BaseException | None) -> str:
@@ -110,6 +110,9 @@ class StreamDispatcher:
         #: Per partition, the tenure (Transport.assignment) whose state was last brought up to
         #: date: across readings of the partition, so a tenure is rebuilt once.
         self._assigned: dict[int, int] = {}
+        #: Per partition, the newest offset this process ran through the function (so what a
+        #: ``replay_on_takeover`` function keeps in memory for it covers offsets 0 to that).
+        self._applied: dict[int, int] = {}
         self._decoder = self._make_decoder(trigger, transport.codec)
 
     @staticmethod
@@ -207,7 +210,7 @@ class StreamDispatcher:
                 if assignment != self._assigned.get(p, 0):  # others wrote its state meanwhile
                     await self._state.refresh(self.group)
                     if cfg.replay_on_takeover:
-                        await self._replay(p, transport.rebuild_end(self.topic, self.group, p))
+                        await self._rebuild(p, transport.rebuild_end(self.topic, self.group, p))
                     self._assigned[p] = assignment
                 if cfg.replay_on_takeover:
                     transport.rebuilt(self.topic, self.group, p)
@@ -234,16 +237,34 @@ class StreamDispatcher:
                 task.cancel()
             await asyncio.gather(*lane_tasks, return_exceptions=True)
 
-    async def _replay(self, p: int, end: int) -> None:
-        """Run the partition's retained history below ``end`` (all of it acknowledged) through
-        the function, discarding outputs and state writes: rebuilds what it keeps in memory."""
-        transport, fn, start = self._transport, self.fn, 0
-        replayed = 0
-        while start < end:
-            events = await transport.history(self.topic, p, start, end, _REPLAY_BATCH)
+    async def _rebuild(self, p: int, end: int) -> None:
+        """Bring what the function keeps in memory for partition ``p`` up to ``end`` (below it,
+        everything was acknowledged when this process took the partition): by replaying what
+        it has not run yet. A process taking back a partition it held before replays only
+        what others processed meanwhile; one whose memory ran ahead of what was acknowledged
+        (it ran events whose commit never landed, and nobody acknowledged them since) cannot
+        rebuild and says so (a worker process restarts afresh)."""
+        start = self._applied.get(p, -1) + 1
+        if start > end:
+            on_stale = getattr(self._transport, "on_stale", None)
+            if on_stale is not None:
+                on_stale(self.topic, self.group, p)
+            return
+        await self._replay(p, start, end)
+        self._applied[p] = max(self._applied.get(p, -1), end - 1)
+
+    async def _replay(self, p: int, start: int, end: int) -> None:
+        """Run the partition's retained history from ``start`` to below ``end`` (all of it
+        acknowledged) through the function, discarding outputs and state writes."""
+        transport, fn = self._transport, self.fn
+        replayed, at = 0, start
+        # Batches of the function's own size: live lanes get their turns between them.
+        batch = max(_REPLAY_BATCH_MIN, fn.config.batch_size)
+        while at < end:
+            events = await transport.history(self.topic, p, at, end, batch)
             if not events:
                 break
-            start = events[-1].offset + 1
+            at = events[-1].offset + 1
             ready = []
             for ev in events:
                 try:
@@ -255,7 +276,10 @@ class StreamDispatcher:
                 inv.ctx.committed()  # what is replayed was committed
                 replayed += len(ready)
         fn.metrics.replayed += replayed
-        log.info("%s: rebuilt partition %d from %d retained events", self.group, p, replayed)
+        log.info(
+            "%s: rebuilt partition %d from %d retained events (offsets %d to %d)",
+            self.group, p, replayed, start, end - 1,
+        )  # fmt: skip
 
     async def _skip_applied(self, events: list[Event], p: int) -> list[Event]:
         """Drop events whose key's watermark shows they were applied before a restart."""
@@ -341,6 +365,7 @@ class StreamDispatcher:
         if ready:
             # The common case inline (one invocation that succeeds); failures take _recover.
             invoker = self._invoker
+            self._applied[p] = max(self._applied.get(p, -1), batch[-1].offset)
             inv = await invoker.invoke(self.fn, ready, attempt=1, partition=p)
             if inv.error is None and not isinstance(inv.result, BatchItemFailures):
                 acked = await self._until_done(invoker.commit, inv, ready, ack)

@@ -54,6 +54,7 @@ import math
 import os
 import secrets
 import socket
+import threading
 import time
 from collections.abc import Awaitable, Callable, Iterable, Sequence
 from typing import Any, TypeVar
@@ -82,6 +83,8 @@ _BACKOFF_START_S, _BACKOFF_MAX_S = 0.05, 2.0
 _REFRESH_S = 0.25  # lag and stream ends
 _TRIM_EVERY = 4  # refreshes between trims
 _ACQUIRE_POLL_S = 0.1  # a reader without its partition looks again this often
+_MAX_CONNECTIONS = 4096
+_LOOP_STALL_S = 10.0  # a loop that has not ticked for this long is hung: stop renewing
 
 # KEYS[1] lease, KEYS[2] epoch; ARGV[1] worker id, ARGV[2] ttl ms -> {token, epoch} or false
 _ACQUIRE = """
@@ -114,11 +117,11 @@ local last = redis.call('XREVRANGE', KEYS[2], '+', '-', 'COUNT', 1)
 if #last > 0 then return {0, last[1][1]} end
 return {0, '0-0'}
 """
-# KEYS[1] lease, KEYS[2] stream; ARGV[1] token, ARGV[2] group, ARGV[3] consumer, ARGV[4] id
-# -> false (lost) | entries (empty when the id was trimmed or acked meanwhile)
-_CLAIM_ONE = """
+# KEYS[1] lease, KEYS[2] stream; ARGV[1] token, ARGV[2] group, ARGV[3] consumer, ARGV[4..] ids
+# -> false (lost) | entries (without those trimmed or acked meanwhile)
+_CLAIM_SOME = """
 if redis.call('GET', KEYS[1]) ~= ARGV[1] then return false end
-return redis.call('XCLAIM', KEYS[2], ARGV[2], ARGV[3], 0, ARGV[4])
+return redis.call('XCLAIM', KEYS[2], ARGV[2], ARGV[3], 0, unpack(ARGV, 4))
 """
 # KEYS[1] lease, KEYS[2] stream; ARGV[1] token, ARGV[2] group, ARGV[3] consumer
 # -> false (lost) | entries moved to the consumer (ids only: no delivery is counted)
@@ -243,6 +246,7 @@ class _Partition:
         "index",
         "inflight",
         "lost",
+        "ramp",
         "rebuild_end",
         "redeliver",
         "stream",
@@ -255,7 +259,8 @@ class _Partition:
         self.generation = 0  # the lease's generation then
         self.lost = False  # lost while held: fetch raises PartitionLost until rewind()
         self.redeliver: list[tuple[bytes, int]] | None = None  # (id, deliveries so far)
-        self.gate: int | None = None  # offset of the redelivered event awaiting its ack
+        self.gate: int | None = None  # last offset of the redelivered events awaiting acks
+        self.ramp = 1  # how many pending entries the next redelivery may take at once
         self.inflight: set[int] = set()  # fetched, not yet acked
         self.rebuild_end = 0  # below it, all was acknowledged when the partition was taken
 
@@ -302,9 +307,10 @@ class RedisTransport(Transport):
         self.default_partitions = default_partitions
         self.retention = retention
         self.worker_id = worker_id or f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(3)}"
-        #: Called with ("*", "*", partition) when this process takes back a partition that
-        #: another process consumed since this one last held it: state this process kept in
-        #: memory for it is stale. ``arenaflow worker`` restarts the process; the default logs.
+        #: Called (by a dispatcher) with (topic, group, partition) when what a
+        #: ``replay_on_takeover`` function keeps in memory for a partition it takes back ran
+        #: ahead of what was acknowledged, so no replay can rebuild it: ``arenaflow worker``
+        #: restarts the process; the default logs.
         self.on_stale: Callable[[str, str, int], None] = self._log_stale
         self._redis: aioredis.Redis | None = None
         self._scripts: dict[str, Any] = {}
@@ -322,6 +328,12 @@ class RedisTransport(Transport):
         self._leases: dict[int, _Lease] = {}
         self._rebuilds: set[tuple[str, str]] = set()
         self._keeper: asyncio.Task[None] | None = None
+        #: Renews the leases and the membership from a thread of its own, so a loop kept busy
+        #: (a replay after a takeover, a burst) never lets them lapse; it stops renewing when
+        #: the loop has not ticked for _LOOP_STALL_S (a hung process gives its partitions up).
+        self._renewer: threading.Thread | None = None
+        self._loop_alive = 0.0
+        self._renew_failed: set[tuple[int, str]] = set()  # (index, token) the renewer lost
         self._keeping = False
         self._outbox: list[tuple[Entry, asyncio.Future[Event]]] = []
         self._flusher: asyncio.Task[None] | None = None
@@ -336,6 +348,9 @@ class RedisTransport(Transport):
             return
         self._redis = aioredis.Redis.from_url(
             self.url,
+            # A blocking read per (function, partition) holds a connection each: redis-py's
+            # default pool of 100 runs out in a worker of a few functions on 16 partitions.
+            max_connections=_MAX_CONNECTIONS,
             decode_responses=False,
             socket_keepalive=True,
             socket_connect_timeout=2.0,
@@ -346,7 +361,7 @@ class RedisTransport(Transport):
             ("renew", _RENEW),
             ("release", _RELEASE),
             ("read", _READ),
-            ("claim_one", _CLAIM_ONE),
+            ("claim_some", _CLAIM_SOME),
             ("claim_all", _CLAIM_ALL),
             ("ack", _ACK),
             ("publish", _PUBLISH),
@@ -363,7 +378,12 @@ class RedisTransport(Transport):
                     await self._ensure_group(topic, group, p)
         await self._heartbeat()
         self._keeping = True
+        self._loop_alive = time.monotonic()
         self._keeper = asyncio.get_running_loop().create_task(self._keep(), name="redis-keeper")
+        self._renewer = threading.Thread(
+            target=self._renew_forever, name="redis-lease-renewer", daemon=True
+        )
+        self._renewer.start()
 
     async def aclose(self) -> None:
         self._keeping = False
@@ -371,6 +391,9 @@ class RedisTransport(Transport):
             self._keeper.cancel()
             await asyncio.wait({self._keeper}, timeout=2.0)
             self._keeper = None
+        if self._renewer is not None:
+            await asyncio.to_thread(self._renewer.join, 2.0)
+            self._renewer = None
         redis = self._redis
         if redis is None:
             return
@@ -631,13 +654,12 @@ class RedisTransport(Transport):
         previous = self._held.get(lease.index)
         if previous is None or epoch != previous + 1:
             # Someone else held it since this process did (or it never did): what this process
-            # keeps in memory for it must be rebuilt before it speaks for it.
+            # keeps in memory for it must be rebuilt before it speaks for it (the dispatchers
+            # replay what it missed, or call on_stale where they cannot).
             lease.generation += 1
             lease.rebuilding = {
                 (t, g) for t, g in self._rebuilds if lease.index < self.partitions(t)
             }
-            if previous is not None:
-                self.on_stale("*", "*", lease.index)
         self._held[lease.index] = lease.epoch = epoch
         log.info("%s: took partition %d", self.worker_id, lease.index)
         return True
@@ -686,6 +708,7 @@ class RedisTransport(Transport):
         )  # fmt: skip
         part.redeliver = pending or None
         part.gate = None
+        part.ramp = 1
         part.inflight.clear()
         part.claimed = lease.epoch
         part.generation = lease.generation
@@ -722,7 +745,7 @@ class RedisTransport(Transport):
             if part.claimed != lease.epoch:
                 await self._claim_pending(part, lease)
             if part.redeliver is not None:
-                return await self._redeliver_next(part, lease, timeout_s)
+                return await self._redeliver_next(part, lease, max_events, timeout_s)
             return await self._read_new(part, lease, max_events, timeout_s)
         except _UNREACHABLE as exc:
             log.warning("redis transport: fetch failed (%s); retrying", exc)
@@ -763,30 +786,47 @@ class RedisTransport(Transport):
         raise PartitionLost(f"{part.topic}[{part.index}] was taken over from {self.worker_id}")
 
     async def _redeliver_next(
-        self, part: _Partition, lease: _Lease, timeout_s: float
+        self, part: _Partition, lease: _Lease, max_events: int, timeout_s: float
     ) -> list[Event]:
-        """The next pending entry, once the previous one was acknowledged (one at a time)."""
+        """The next pending entries, once the previous ones were acknowledged: one at first,
+        twice as many after each success (a dead process's hundreds of pending entries take a
+        few round trips, not hundreds). An entry delivered more than once already (it was in
+        flight when a taker died: maybe the poison) goes alone, and so does the first after a
+        takeover, so a poison event takes at most one batch of others down with it once, and
+        only its own delivery count reaches the retry limit."""
         deadline = time.monotonic() + timeout_s
         while part.gate is not None:
             if time.monotonic() >= deadline or part.lost:
                 return []
             await asyncio.sleep(0.002)
-        while part.redeliver:
+        pending = part.redeliver
+        while pending:
             token = lease.token
             if token is None:
                 return await self._refused(part, lease, token)
-            entry_id, delivered = part.redeliver.pop(0)
-            reply = await self._scripts["claim_one"](
+            take = 1
+            if pending[0][1] <= 1:
+                limit = min(part.ramp, max_events, len(pending))
+                while take < limit and pending[take][1] <= 1:
+                    take += 1
+            chosen, pending[:take] = pending[:take], []
+            reply = await self._scripts["claim_some"](
                 keys=[lease.key, part.stream],
-                args=[token, part.group, self.worker_id, entry_id],
+                args=[token, part.group, self.worker_id, *(entry_id for entry_id, _ in chosen)],
             )
             if reply is False or reply is None:
                 return await self._refused(part, lease, token)
-            if reply:  # else trimmed or acked meanwhile
-                event = _event(part.topic, part.index, reply[0], delivered + 1)
-                part.gate = event.offset
-                part.inflight.add(event.offset)
-                return [event]
+            if not reply:  # trimmed or acked meanwhile
+                continue
+            counts = {_offset(entry_id): delivered for entry_id, delivered in chosen}
+            events = []
+            for entry in reply:
+                offset = _offset(entry[0])
+                events.append(_event(part.topic, part.index, entry, counts.get(offset, 0) + 1))
+            part.gate = events[-1].offset
+            part.inflight.update(ev.offset for ev in events)
+            part.ramp = min(2 * take, _ACK_CHUNK)
+            return events
         part.redeliver = None
         return []
 
@@ -856,14 +896,63 @@ class RedisTransport(Transport):
         return self._ends.get((topic, partition), 0)
 
     # -- the keeper: leases, membership, figures, trimming ----------------------------------------
+    def _renew_forever(self) -> None:
+        """The renewer thread: membership and leases every quarter lease, on a connection of
+        its own, while the loop is alive."""
+        import redis as sync_redis
+
+        client = sync_redis.Redis.from_url(
+            self.url, socket_timeout=self.lease_ms / 1000.0, socket_connect_timeout=2.0
+        )
+        renew = client.register_script(_RENEW)
+        period = self.lease_ms / 4000.0
+        members = f"{self.prefix}:members"
+        try:
+            while self._keeping:
+                started = time.monotonic()
+                if started - self._loop_alive < _LOOP_STALL_S:
+                    try:
+                        self._renew_once(client, renew, members)
+                    except (RedisError, *_UNREACHABLE) as exc:
+                        log.warning("redis transport: cannot renew at %s (%s)", self.url, exc)
+                time.sleep(max(0.0, period - (time.monotonic() - started)))
+        finally:
+            client.close()
+
+    def _renew_once(self, client: Any, renew: Any, members: str) -> None:
+        held = [(lease, lease.token) for lease in tuple(self._leases.values()) if lease.token]
+        now_ms = int(time.time() * 1000)
+        sent = time.monotonic()
+        pipe = client.pipeline(transaction=False)
+        if self._groups:  # say this process consumes, and count the live consumers
+            pipe.zadd(members, {self.worker_id: now_ms + self.lease_ms})
+            pipe.zremrangebyscore(members, "-inf", now_ms)
+            pipe.zcard(members)
+        for lease, token in held:  # a script in a pipeline is loaded first if Redis lost it
+            renew(keys=[lease.key], args=[token, self.lease_ms], client=pipe)
+        results = pipe.execute()
+        if self._groups:
+            self._members = max(1, int(results[2]))
+            results = results[3:]
+        for (lease, token), ok in zip(held, results, strict=True):
+            if ok == 1:
+                if lease.token == token:
+                    lease.valid_until = sent + self.lease_ms / 1000.0 * 0.9
+            else:
+                self._renew_failed.add((lease.index, token))
+
     async def _keep(self) -> None:
-        renew_s = self.lease_ms / 4000.0
+        tick_s = self.lease_ms / 4000.0
         last_refresh, rounds = 0.0, 0
         # A flag as well as cancel(): redis-py can swallow a cancellation mid-command.
         while self._keeping:
+            self._loop_alive = time.monotonic()
             try:
-                await self._heartbeat()
-                await self._renew()
+                while self._renew_failed:
+                    index, token = self._renew_failed.pop()
+                    lease = self._leases.get(index)
+                    if lease is not None and lease.token == token:
+                        await self._lose(lease)
                 await self._rebalance()
                 if time.monotonic() - last_refresh >= _REFRESH_S:
                     rounds += 1
@@ -875,7 +964,7 @@ class RedisTransport(Transport):
                 log.warning("redis transport: keeper cannot reach %s (%s)", self.url, exc)
             except Exception:
                 log.exception("redis transport: keeper failed; going on")
-            await asyncio.sleep(renew_s)
+            await asyncio.sleep(tick_s)
 
     async def _heartbeat(self) -> None:
         """Say this process consumes (when it does), and count the live consumers."""
@@ -889,24 +978,6 @@ class RedisTransport(Transport):
             pipe.zcard(members)
             *_, count = await pipe.execute()
         self._members = max(1, int(count))
-
-    async def _renew(self) -> None:
-        held = [(lease, lease.token) for lease in self._leases.values() if lease.token]
-        if not held:
-            return
-        sent = time.monotonic()
-        renew = self._scripts["renew"]
-        async with self.redis.pipeline(transaction=False) as pipe:
-            for lease, token in held:  # a script in a pipeline is loaded first if Redis lost it
-                await renew(keys=[lease.key], args=[token, self.lease_ms], client=pipe)
-            results = await pipe.execute()
-        for (lease, token), ok in zip(held, results, strict=True):
-            if lease.token != token:
-                continue  # handed back or lost meanwhile
-            if ok == 1:
-                lease.valid_until = sent + self.lease_ms / 1000.0 * 0.9
-            else:
-                await self._lose(lease)
 
     async def _rebalance(self) -> None:
         """Hand back partitions above the fair share once what was fetched from them is acked."""
@@ -999,8 +1070,8 @@ class RedisTransport(Transport):
 
     def _log_stale(self, topic: str, group: str, partition: int) -> None:
         log.warning(
-            "%s: took back %s[%d] for %s after another process consumed it: state kept in "
-            "memory for it is stale",
+            "%s: took back %s[%d] for %s with memory of events nobody acknowledged: state "
+            "kept in memory for it is stale",
             self.worker_id,
             topic,
             partition,
