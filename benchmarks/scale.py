@@ -387,7 +387,7 @@ def main() -> None:
         paced_runs = [paced(redis, workdir, w, paced_games, seconds) for w in (1, 2)]
         search = []
         max_games = 0
-        for games in (10, 20) if args.quick else (50, 100, 150, 200, 300):
+        for games in (10, 20) if args.quick else (50, 75, 100, 125, 150, 200):
             run = paced(redis, workdir, 2, games, seconds)
             search.append(run)
             if run["p99_ms"] is not None and run["p99_ms"] <= 100.0:

@@ -157,9 +157,9 @@ class Fleet:
             except subprocess.TimeoutExpired:
                 w.proc.kill()
 
-    def logs(self) -> str:
+    def logs(self, tail: int = 3000) -> str:
         return "\n".join(
-            f"--- {w.name}\n{w.log.read_text(errors='replace')[-3000:]}" for w in self.workers
+            f"--- {w.name}\n{w.log.read_text(errors='replace')[-tail:]}" for w in self.workers
         )
 
 
@@ -207,13 +207,37 @@ def lag(url: str, topic: str, group: str) -> int:
     return total
 
 
+def partitions_detail(url: str, topic: str, group: str) -> list[dict[str, Any]]:
+    """Per partition: end, the group's last delivered and pending, and the lease's holder."""
+    client = redis.Redis.from_url(url)
+    out = []
+    for p in range(PARTITIONS):
+        stream = f"arenaflow:stream:{topic}:{p}"
+        info = client.xinfo_stream(stream)
+        g = next(g for g in client.xinfo_groups(stream) if g["name"].decode() == group)
+        out.append(
+            {
+                "p": p,
+                "end": info["last-generated-id"].decode(),
+                "delivered": g["last-delivered-id"].decode(),
+                "pending": g["pending"],
+                "lease": (client.get(f"arenaflow:lease:{p}") or b"-").decode(),
+            }
+        )
+    return out
+
+
 def wait_idle(url: str, f: Fleet, groups: Iterable[tuple[str, str]], timeout: float) -> None:
+    groups = list(groups)
     deadline = time.monotonic() + timeout
     while any(lag(url, topic, group) != 0 for topic, group in groups):
         f.supervise()
-        assert time.monotonic() < deadline, (
-            f"still busy: {[(t, g, lag(url, t, g)) for t, g in groups]}\n{f.logs()}"
-        )
+        if time.monotonic() >= deadline:
+            for i in range(len(f.workers)):
+                f.signal(i, signal.SIGUSR1)  # each logs where its tasks wait
+            time.sleep(1.0)
+            detail = {g: partitions_detail(url, t, g) for t, g in groups if lag(url, t, g)}
+            raise AssertionError(f"still busy: {detail}\n{f.logs(tail=40_000)}")
         time.sleep(0.1)
 
 

@@ -54,6 +54,7 @@ import math
 import os
 import secrets
 import socket
+import struct
 import threading
 import time
 from collections.abc import Awaitable, Callable, Iterable, Sequence
@@ -68,6 +69,8 @@ from arenaflow.transport.base import Ack, Entry, Fence, Transport, partition_for
 
 try:
     import redis.asyncio as aioredis
+    from redis.asyncio.retry import Retry as AsyncRetry
+    from redis.backoff import NoBackoff
     from redis.exceptions import ConnectionError as RedisConnectionError
     from redis.exceptions import RedisError, ResponseError
     from redis.exceptions import TimeoutError as RedisTimeoutError
@@ -85,6 +88,7 @@ _TRIM_EVERY = 4  # refreshes between trims
 _ACQUIRE_POLL_S = 0.1  # a reader without its partition looks again this often
 _MAX_CONNECTIONS = 4096
 _LOOP_STALL_S = 10.0  # a loop that has not ticked for this long is hung: stop renewing
+_GATE_MAX_S = 10.0  # a redelivered batch's ack is waited for at most this long
 
 # KEYS[1] lease, KEYS[2] epoch; ARGV[1] worker id, ARGV[2] ttl ms -> {token, epoch} or false
 _ACQUIRE = """
@@ -136,32 +140,63 @@ repeat
 until cursor == '0-0'
 return moved
 """
-# KEYS[1] lease, KEYS[2] stream; ARGV[1] token, ARGV[2] group, ARGV[3..] ids -> acked or -1
-_ACK = """
-if redis.call('GET', KEYS[1]) ~= ARGV[1] then return -1 end
-return redis.call('XACK', KEYS[2], ARGV[2], unpack(ARGV, 3))
-"""
-# KEYS[1] lease ('' for none), KEYS[2] stream to ack ('' for none), KEYS[3..] streams;
-# ARGV[1] token, ARGV[2] group to ack, ARGV[3] number of ids to ack, the ids, then per entry:
-# stream index (into KEYS), value, timestamp, headers, key ('' for none) -> ids or -1
-_PUBLISH = """
-if KEYS[1] ~= '' and redis.call('GET', KEYS[1]) ~= ARGV[1] then return -1 end
-local acks = tonumber(ARGV[3])
-if acks > 0 then redis.call('XACK', KEYS[2], ARGV[2], unpack(ARGV, 4, 3 + acks)) end
-local ids = {}
-for i = 4 + acks, #ARGV, 5 do
-  local stream = KEYS[tonumber(ARGV[i])]
-  if ARGV[i + 4] == '' then
-    ids[#ids + 1] = redis.call('XADD', stream, '0-*', 'v', ARGV[i + 1], 't', ARGV[i + 2],
-                               'h', ARGV[i + 3])
-  else
-    ids[#ids + 1] = redis.call('XADD', stream, '0-*', 'v', ARGV[i + 1], 't', ARGV[i + 2],
-                               'h', ARGV[i + 3], 'k', ARGV[i + 4])
+# Acknowledges the offsets of runs "first,last;..." (see _runs) of KEYS[2] for group ARGV[2], a
+# thousand ids per XACK (Lua's unpack has a stack limit) -> how many were pending.
+_XACK_RUNS = """
+local function xack_runs(stream, group, runs)
+  local ids, acked = {}, 0
+  for first, last in string.gmatch(runs, '(%d+),(%d+)') do
+    for offset = tonumber(first), tonumber(last) do
+      ids[#ids + 1] = string.format('0-%d', offset + 1)
+      if #ids == 1000 then
+        acked = acked + redis.call('XACK', stream, group, unpack(ids))
+        ids = {}
+      end
+    end
   end
+  if #ids > 0 then acked = acked + redis.call('XACK', stream, group, unpack(ids)) end
+  return acked
+end
+"""
+# KEYS[1] lease, KEYS[2] stream; ARGV[1] token, ARGV[2] group, ARGV[3] runs -> acked or -1
+_ACK = (
+    _XACK_RUNS
+    + """
+if redis.call('GET', KEYS[1]) ~= ARGV[1] then return -1 end
+return xack_runs(KEYS[2], ARGV[2], ARGV[3])
+"""
+)
+# KEYS[1] lease ('' for none), KEYS[2] stream to ack ('' for none), KEYS[3..] streams;
+# ARGV[1] token, ARGV[2] group to ack, ARGV[3] the runs of offsets to ack, then the timestamp
+# of every entry, the number of distinct headers, the headers, and the entries packed in one
+# argument (per entry: stream index into KEYS, index into the headers, key length, value
+# length, both big-endian (_ROW), then the key and the value) -> ids or -1. Packed, not four
+# arguments each: redis-py encodes arguments one by one, the costliest part of publishing.
+_PUBLISH = (
+    _XACK_RUNS
+    + """
+if KEYS[1] ~= '' and redis.call('GET', KEYS[1]) ~= ARGV[1] then return -1 end
+if ARGV[3] ~= '' then xack_runs(KEYS[2], ARGV[2], ARGV[3]) end
+local t = ARGV[4]
+local first = 6
+local rows = ARGV[first + tonumber(ARGV[5])]
+local ids, pos, n = {}, 1, #rows
+while pos <= n do
+  local s, h, kl, vl, at = struct.unpack('>HHHI4', rows, pos)
+  local value = string.sub(rows, at + kl, at + kl + vl - 1)
+  if kl == 0 then
+    ids[#ids + 1] = redis.call('XADD', KEYS[s], '0-*', 'v', value, 't', t, 'h', ARGV[first + h])
+  else
+    ids[#ids + 1] = redis.call('XADD', KEYS[s], '0-*', 'v', value, 't', t, 'h', ARGV[first + h],
+                               'k', string.sub(rows, at, at + kl - 1))
+  end
+  pos = at + kl + vl
 end
 return ids
 """
-_ACK_CHUNK = 1000  # ids per script call (Lua's unpack has a stack limit)
+)
+_ROW = struct.Struct(">HHHI")
+_REDELIVER_MAX = 1000  # pending entries redelivered at once, at most
 
 
 def _as_bytes(value: Any) -> bytes:
@@ -170,6 +205,27 @@ def _as_bytes(value: Any) -> bytes:
 
 def _offset(entry_id: bytes) -> int:
     return int(entry_id.split(b"-", 1)[1]) - 1
+
+
+def _runs(offsets: Iterable[int]) -> str:
+    """Offsets as runs of consecutive ones, "first,last;..." (a batch's are mostly one run):
+    what the scripts acknowledge, in one argument rather than an id each.
+
+    >>> _runs([7, 3, 4, 5, 9, 8])
+    '3,5;7,9'
+    """
+    out: list[str] = []
+    first = last = -2
+    for offset in sorted(offsets):
+        if offset == last + 1:
+            last = offset
+            continue
+        if last >= 0:
+            out.append(f"{first},{last}")
+        first = last = offset
+    if last >= 0:
+        out.append(f"{first},{last}")
+    return ";".join(out)
 
 
 def _entry_id(offset: int) -> str:
@@ -189,6 +245,19 @@ _encode = msgspec.msgpack.Encoder(enc_hook=_enc_hook).encode
 def _event(topic: str, partition: int, entry: Any, deliveries: int) -> Event:
     """An Event from a stream entry ``[id, [field, value, ...]]`` (the value stays msgpack)."""
     entry_id, raw = entry[0], entry[1]
+    if raw.__class__ is list and len(raw) >= 6 and raw[0] == b"v" and raw[2] == b"t":
+        # As this transport writes them (v, t, h[, k]): read by position, no dict per entry.
+        key = raw[7] if len(raw) == 8 and raw[6] == b"k" else None
+        return Event(
+            topic,
+            partition,
+            _offset(entry_id),
+            key.decode() if key is not None else None,
+            raw[1],
+            _decode_headers(raw[5]),
+            float(raw[3]),
+            deliveries,
+        )
     fields = dict(zip(raw[::2], raw[1::2], strict=True)) if isinstance(raw, list) else raw
     key = fields.get(b"k")
     return Event(
@@ -203,7 +272,19 @@ def _event(topic: str, partition: int, entry: Any, deliveries: int) -> Event:
     )
 
 
-_decode_headers = msgspec.msgpack.Decoder(dict[str, str]).decode
+_headers_decoder = msgspec.msgpack.Decoder(dict[str, str]).decode
+_headers_seen: dict[bytes, dict[str, str]] = {}
+
+
+def _decode_headers(raw: bytes) -> dict[str, str]:
+    """Headers decoded once per distinct encoding (a batch's events share theirs, so an Event's
+    headers are shared with others: read-only, as documented)."""
+    headers = _headers_seen.get(raw)
+    if headers is None:
+        if len(_headers_seen) > 4096:
+            _headers_seen.clear()
+        headers = _headers_seen[raw] = _headers_decoder(raw)
+    return headers
 
 
 class _Lease:
@@ -212,6 +293,7 @@ class _Lease:
 
     __slots__ = (
         "draining",
+        "draining_since",
         "epoch",
         "generation",
         "index",
@@ -228,6 +310,7 @@ class _Lease:
         self.generation = 0  # changes when the continuity of this process's tenure breaks
         self.valid_until = 0.0  # monotonic: the lease surely holds until then
         self.draining = False  # handed back to the fleet once what was fetched is acked
+        self.draining_since = 0.0  # monotonic
         #: (topic, group) whose in-memory state is being rebuilt: nobody speaks for it yet.
         self.rebuilding: set[tuple[str, str]] = set()
 
@@ -239,8 +322,10 @@ class _Partition:
     """This process's view of one partition of one topic for one group."""
 
     __slots__ = (
+        "caught_up",
         "claimed",
         "gate",
+        "gate_since",
         "generation",
         "group",
         "index",
@@ -251,6 +336,7 @@ class _Partition:
         "redeliver",
         "stream",
         "topic",
+        "unanswered",
     )
 
     def __init__(self, topic: str, group: str, index: int, stream: str) -> None:
@@ -260,7 +346,11 @@ class _Partition:
         self.lost = False  # lost while held: fetch raises PartitionLost until rewind()
         self.redeliver: list[tuple[bytes, int]] | None = None  # (id, deliveries so far)
         self.gate: int | None = None  # last offset of the redelivered events awaiting acks
+        self.gate_since = 0.0  # monotonic
         self.ramp = 1  # how many pending entries the next redelivery may take at once
+        #: The last entry id the group read when it had read everything (else None).
+        self.caught_up: bytes | None = None
+        self.unanswered = False  # a fetch failed: it may have taken entries it never saw
         self.inflight: set[int] = set()  # fetched, not yet acked
         self.rebuild_end = 0  # below it, all was acknowledged when the partition was taken
 
@@ -351,6 +441,10 @@ class RedisTransport(Transport):
             # A blocking read per (function, partition) holds a connection each: redis-py's
             # default pool of 100 runs out in a worker of a few functions on 16 partitions.
             max_connections=_MAX_CONNECTIONS,
+            # No silent retries: a script whose reply was lost must not run again unseen (a
+            # read would take more entries, a publish append twice); this transport retries
+            # knowing what each command did.
+            retry=AsyncRetry(NoBackoff(), 0),
             decode_responses=False,
             socket_keepalive=True,
             socket_connect_timeout=2.0,
@@ -521,7 +615,7 @@ class RedisTransport(Transport):
         self, entries: Sequence[Entry], fence: Fence | None = None, ack: Ack | None = None
     ) -> None:
         # In one script (atomic) when it fits: outputs and acknowledgement land together.
-        if ack is not None and len(entries) <= 500 and len(ack.offsets) <= _ACK_CHUNK:
+        if ack is not None and len(entries) <= 500:
             await self._append(entries, fence, ack)
             return
         for start in range(0, len(entries), 500):  # bounded script calls
@@ -538,28 +632,45 @@ class RedisTransport(Transport):
         where: dict[str, int] = {}
         args: list[Any] = [fence.token if fence else ""]
         if ack is None:
-            args += ["", 0]
+            args += ["", ""]
         else:
-            args += [ack.group, len(ack.offsets), *(_entry_id(o) for o in ack.offsets)]
+            args += [ack.group, _runs(ack.offsets)]
         placed: list[tuple[str, int, str | None, dict[str, str], float, Any]] = []
         now = time.time()
+        rows: list[bytes] = []
+        heads: list[bytes] = []
+        head_of: dict[int, int] = {}  # id(headers) -> index (a publish_many's events share one)
+        row = _ROW.pack
+        # (topic, key) -> partition and stream index, looked up once for a run of one.
+        route: tuple[str, str | None, int, int] = ("", None, 0, 0)
         for topic, value, key, headers in entries:
-            if topic not in self._checked_topics:
-                await self._check_topic(topic)
-            p = partition_for(key, self.partitions(topic))
-            while (topic, p) in self._full:  # noqa: ASYNC110 (backpressure: consumers catch up)
-                await asyncio.sleep(_REFRESH_S)
-            stream = self.stream_key(topic, p)
-            index = where.get(stream)
-            if index is None:
-                streams.append(stream)
-                index = where[stream] = len(streams) + 2  # KEYS[1] fence, KEYS[2] acked
+            if route[0] != topic or route[1] != key:
+                if topic not in self._checked_topics:
+                    await self._check_topic(topic)
+                p = partition_for(key, self.partitions(topic))
+                while (topic, p) in self._full:  # noqa: ASYNC110 (backpressure: consumers catch up)
+                    await asyncio.sleep(_REFRESH_S)
+                stream = self.stream_key(topic, p)
+                index = where.get(stream)
+                if index is None:
+                    streams.append(stream)
+                    index = where[stream] = len(streams) + 2  # KEYS[1] fence, KEYS[2] acked
+                route = (topic, key, p, index)
+            p, index = route[2], route[3]
             try:
                 payload = _encode(value)
             except TypeError as exc:
                 raise TransportError(f"cannot publish to {topic!r}: {exc}") from exc
-            args += [index, payload, repr(now), _encode(headers), key if key is not None else ""]
+            head = head_of.get(id(headers))
+            if head is None:
+                head = head_of[id(headers)] = len(heads)
+                heads.append(_encode(headers))
+            kb = key.encode() if key is not None else b""
+            if len(kb) > 0xFFFF:
+                raise TransportError(f"cannot publish to {topic!r}: a key of {len(kb)} bytes")
+            rows += (row(index, head, len(kb), len(payload)), kb, payload)
             placed.append((topic, p, key, headers, now, value))
+        args += [repr(now), len(heads), *heads, b"".join(rows)]
         acked = self.stream_key(ack.topic, ack.partition) if ack is not None else ""
         keys = [fence.key if fence else "", acked, *streams]
         script = self._scripts["publish"]
@@ -711,6 +822,7 @@ class RedisTransport(Transport):
         part.ramp = 1
         part.inflight.clear()
         part.claimed = lease.epoch
+        part.caught_up, part.unanswered = None, False
         part.generation = lease.generation
 
     async def _lose(self, lease: _Lease) -> None:
@@ -724,6 +836,7 @@ class RedisTransport(Transport):
         for (_, _, index), part in self._parts.items():
             if index == lease.index:
                 part.lost = True
+                part.caught_up = None
                 part.redeliver, part.gate = None, None
                 part.inflight.clear()
 
@@ -744,13 +857,42 @@ class RedisTransport(Transport):
                 return []
             if part.claimed != lease.epoch:
                 await self._claim_pending(part, lease)
+            elif part.unanswered:
+                await self._recover_unanswered(part)
             if part.redeliver is not None:
                 return await self._redeliver_next(part, lease, max_events, timeout_s)
             return await self._read_new(part, lease, max_events, timeout_s)
         except _UNREACHABLE as exc:
+            # A read or claim that Redis carried out may have lost its reply on the way.
+            part.unanswered, part.caught_up = True, None
             log.warning("redis transport: fetch failed (%s); retrying", exc)
             await asyncio.sleep(min(timeout_s, _BACKOFF_MAX_S))
             return []
+
+    async def _recover_unanswered(self, part: _Partition) -> None:
+        """Queue for redelivery the entries pending for this consumer that it does not know it
+        holds: a read whose reply was lost (Redis restarting, a connection cut) took them, and
+        nobody else would ever deliver them again."""
+        redis, unknown = self.redis, []
+        low = "-"
+        while True:
+            rows = await redis.xpending_range(
+                part.stream, part.group, low, "+", 1000, self.worker_id
+            )
+            for row in rows:
+                entry_id = _as_bytes(row["message_id"])
+                if _offset(entry_id) not in part.inflight:
+                    unknown.append((entry_id, int(row["times_delivered"])))
+            if len(rows) < 1000:
+                break
+            low = "(" + _as_bytes(rows[-1]["message_id"]).decode()
+        part.unanswered = False
+        if unknown:
+            log.warning(
+                "%s: %s[%d] for %s: %d entries read without a reply: delivering them again",
+                self.worker_id, part.topic, part.index, part.group, len(unknown),
+            )  # fmt: skip
+            part.redeliver = [*(part.redeliver or ()), *unknown]
 
     async def _read_new(
         self, part: _Partition, lease: _Lease, max_events: int, timeout_s: float
@@ -760,21 +902,35 @@ class RedisTransport(Transport):
         if token is None:  # lost or handed back while claiming
             return await self._refused(part, lease, token)
         args = [token, part.group, self.worker_id, max_events]
-        reply = await script(keys=[lease.key, part.stream], args=args)
-        if not reply:
-            return await self._refused(part, lease, token)
-        if int(reply[0]) == 0:  # nothing new: wait for the next entry, then read it fenced
-            last = reply[1].decode()
-            await self.redis.xread({part.stream: last}, count=1, block=int(timeout_s * 1000))
-            if lease.token != token:
-                return []  # handed back meanwhile
+        caught_up = part.caught_up
+        if caught_up is None:
             reply = await script(keys=[lease.key, part.stream], args=args)
             if not reply:
                 return await self._refused(part, lease, token)
-            if int(reply[0]) == 0:
-                return []
-        events = [_event(part.topic, part.index, entry, 1) for entry in reply[1]]
+            if int(reply[0]) == 1:
+                return self._took(part, reply[1], max_events)
+            caught_up = reply[1]
+        # Nothing new since ``caught_up``: wait for the next entry, then read it fenced (a
+        # reader that read everything last time comes straight here: one round trip saved).
+        got = await self.redis.xread({part.stream: caught_up}, count=1, block=int(timeout_s * 1000))
+        if lease.token != token:
+            return []  # handed back meanwhile
+        part.caught_up = caught_up
+        if not got:
+            return []
+        reply = await script(keys=[lease.key, part.stream], args=args)
+        if not reply:
+            return await self._refused(part, lease, token)
+        if int(reply[0]) == 0:
+            part.caught_up = reply[1]
+            return []
+        return self._took(part, reply[1], max_events)
+
+    def _took(self, part: _Partition, entries: list[Any], max_events: int) -> list[Event]:
+        events = [_event(part.topic, part.index, entry, 1) for entry in entries]
         part.inflight.update(ev.offset for ev in events)
+        # Fewer than asked for: it read up to the end (as of then).
+        part.caught_up = entries[-1][0] if len(entries) < max_events else None
         return events
 
     async def _refused(self, part: _Partition, lease: _Lease, token: str | None) -> list[Event]:
@@ -796,6 +952,13 @@ class RedisTransport(Transport):
         only its own delivery count reaches the retry limit."""
         deadline = time.monotonic() + timeout_s
         while part.gate is not None:
+            if time.monotonic() - part.gate_since > _GATE_MAX_S:
+                # Its ack never came (the events went astray in this process): go on rather
+                # than hold the partition; what is unacknowledged stays pending in Redis.
+                log.warning("%s: %s[%d] for %s: redelivery gate timed out", self.worker_id,
+                            part.topic, part.index, part.group)  # fmt: skip
+                part.gate = None
+                break
             if time.monotonic() >= deadline or part.lost:
                 return []
             await asyncio.sleep(0.002)
@@ -823,9 +986,9 @@ class RedisTransport(Transport):
             for entry in reply:
                 offset = _offset(entry[0])
                 events.append(_event(part.topic, part.index, entry, counts.get(offset, 0) + 1))
-            part.gate = events[-1].offset
+            part.gate, part.gate_since = events[-1].offset, time.monotonic()
             part.inflight.update(ev.offset for ev in events)
-            part.ramp = min(2 * take, _ACK_CHUNK)
+            part.ramp = min(2 * take, _REDELIVER_MAX)
             return events
         part.redeliver = None
         return []
@@ -838,16 +1001,13 @@ class RedisTransport(Transport):
         lease = self._lease(partition)
         if lease.token is None or part.lost:
             raise PartitionLost(f"{topic}[{partition}] is no longer held by {self.worker_id}")
-        script = self._scripts["ack"]
-        for start in range(0, len(done), _ACK_CHUNK):
-            ids = [_entry_id(o) for o in done[start : start + _ACK_CHUNK]]
-            token = lease.token
-            n = await self._retry(
-                lambda i=ids, t=token: script(keys=[lease.key, part.stream], args=[t, group, *i])  # type: ignore[misc]
-            )
-            if n == -1:
-                await self._lose(lease)
-                raise PartitionLost(f"{topic}[{partition}] was taken over before the ack")
+        script, token, runs = self._scripts["ack"], lease.token, _runs(done)
+        n = await self._retry(
+            lambda: script(keys=[lease.key, part.stream], args=[token, group, runs])
+        )
+        if n == -1:
+            await self._lose(lease)
+            raise PartitionLost(f"{topic}[{partition}] was taken over before the ack")
         self._acked(part, done)
 
     def _acked(self, part: _Partition, done: Sequence[int]) -> None:
@@ -861,7 +1021,12 @@ class RedisTransport(Transport):
     async def rewind(self, topic: str, group: str, partition: int) -> None:
         part = self._part(topic, group, partition)
         part.lost = False
+        part.caught_up = None
         part.claimed = 0  # claim (and so redeliver) its pending entries on the next fetch
+        # The reader dropped what it had fetched (it comes again by the claim): nothing is in
+        # flight, so a partition being handed back is not held up waiting for acks of it.
+        part.inflight.clear()
+        part.redeliver, part.gate = None, None
 
     async def seek(self, topic: str, group: str, partition: int, offset: int) -> None:
         await self._ensure_group(topic, group, partition)
@@ -875,7 +1040,7 @@ class RedisTransport(Transport):
             await self._retry(lambda i=ids: redis.xack(stream, group, *i))  # type: ignore[misc]
         await self._retry(lambda: redis.xgroup_setid(stream, group, f"0-{offset}"))
         part = self._part(topic, group, partition)
-        part.redeliver, part.gate = None, None
+        part.redeliver, part.gate, part.caught_up = None, None, None
         part.inflight.clear()
 
     async def history(
@@ -905,7 +1070,7 @@ class RedisTransport(Transport):
             self.url, socket_timeout=self.lease_ms / 1000.0, socket_connect_timeout=2.0
         )
         renew = client.register_script(_RENEW)
-        period = self.lease_ms / 4000.0
+        period = min(self.lease_ms / 4000.0, 0.5)  # membership stays fresh under long leases
         members = f"{self.prefix}:members"
         try:
             while self._keeping:
@@ -942,7 +1107,7 @@ class RedisTransport(Transport):
                 self._renew_failed.add((lease.index, token))
 
     async def _keep(self) -> None:
-        tick_s = self.lease_ms / 4000.0
+        tick_s = min(self.lease_ms / 4000.0, _REFRESH_S)
         last_refresh, rounds = 0.0, 0
         # A flag as well as cancel(): redis-py can swallow a cancellation mid-command.
         while self._keeping:
@@ -986,8 +1151,9 @@ class RedisTransport(Transport):
             (lease for lease in self._leases.values() if lease.held() and not lease.draining),
             key=lambda lease: lease.index,
         )
+        now = time.monotonic()
         for lease in active[share:]:
-            lease.draining = True
+            lease.draining, lease.draining_since = True, now
         for lease in list(self._leases.values()):
             if not lease.draining or lease.token is None:
                 continue
@@ -996,7 +1162,9 @@ class RedisTransport(Transport):
                 for (_, _, index), part in self._parts.items()
                 if index == lease.index
             )
-            if not busy:
+            # Not forever: what is still in flight then is delivered again to the next owner,
+            # and nothing this process commits of it lands (the fence): duplicate work only.
+            if not busy or now - lease.draining_since > max(2.0, 2 * self.lease_ms / 1000.0):
                 token, lease.token = lease.token, None
                 lease.draining = False
                 await self._scripts["release"](keys=[lease.key], args=[token])
