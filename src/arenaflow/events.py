@@ -28,7 +28,8 @@ class Event:
         offset: Position in the partition, dense and increasing from 0.
         key: Ordering key (e.g. a game id); events with one key are delivered in order.
         value: The payload: any Python object in memory, bytes when it came over a wire.
-        headers: String headers; ``trace_id`` travels from ingest to push.
+        headers: String headers; ``trace_id`` travels from ingest to push. Read-only: events
+            of one batch may share one dict.
         timestamp: Wall-clock publish time in seconds since the epoch.
         deliveries: How many times the event has been delivered to its consumer group,
             this time included (more than 1: a process took it and stopped before acking it).

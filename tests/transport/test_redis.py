@@ -14,7 +14,7 @@ import msgspec
 import pytest
 
 from arenaflow.errors import ConfigError, PartitionLost, TransportError
-from arenaflow.transport.base import partition_for
+from arenaflow.transport.base import Ack, partition_for
 from arenaflow.transport.redis import RedisTransport
 
 LEASE_MS = 300
@@ -57,12 +57,16 @@ def freeze(log: RedisTransport) -> None:
 
 
 async def poll(log: RedisTransport, partitions: range, seconds: float) -> list[Any]:
-    """Fetch every partition for ``seconds`` (as dispatcher readers do), acking nothing."""
+    """Fetch every partition for ``seconds`` (as dispatcher readers do: a reader whose tenure
+    ended starts afresh), acking nothing."""
     got: list[Any] = []
     deadline = time.monotonic() + seconds
     while time.monotonic() < deadline:
         for p in partitions:
-            got += await log.fetch("frames", "speed", p, 100, 0.02)
+            try:
+                got += await log.fetch("frames", "speed", p, 100, 0.02)
+            except PartitionLost:
+                await log.rewind("frames", "speed", p)
     return got
 
 
@@ -187,6 +191,62 @@ async def test_a_paused_member_cannot_ack_publish_or_read_after_the_takeover(
         await other.ack("frames", "speed", 0, [again.offset])
         # Nothing the paused member tried landed: the stream holds the one event.
         assert [ev.offset for ev in await other.history("frames", 0, 0, 100, 100)] == [0]
+
+
+async def test_a_late_renewal_alone_does_not_drop_a_batch(redis_url: str) -> None:
+    """Renewals running late (Redis busy loading after a restart, a starved thread) lapse the
+    local clock, not the lease: a commit is still fenced by the token Redis holds, so a batch
+    its reader counts as in flight is not dropped by a lane while nobody delivers it again."""
+    async with member(redis_url, "a", partitions=1) as a:
+        await a.publish("frames", {"i": 0}, key="g")
+        [event] = await poll(a, range(1), 0.2)
+        a._leases[0].valid_until = 0.0  # the renewer is late
+        assert not a.owns("frames", "speed", 0)  # it does not speak for the partition...
+        fence = a.fence("frames", "speed", 0)  # ...but may still commit what it holds
+        ack = Ack("frames", "speed", 0, [event.offset])
+        await a.publish_batch([("out", {"i": 0}, "g", {})], fence, ack)
+        assert a.lag("frames", "speed") == 0
+        assert [ev.offset for ev in await a.history("out", 0, 0, 10, 10)] == [0]
+
+
+async def test_a_partition_handed_back_mid_batch_restarts_its_readers(redis_url: str) -> None:
+    """Handing a partition back ends the tenure for its readers as a takeover does: what
+    they fetched and did not ack is the next holder's, and nothing of it is committed here
+    (it is delivered again, not left pending with a reader that counts it done)."""
+    async with member(redis_url, "a") as a:
+        await poll(a, range(4), 0.3)
+        keys = {partition_for(f"g{i}", 4): f"g{i}" for i in range(64)}
+        for p, key in keys.items():
+            await a.publish("frames", {"p": p}, key=key)
+        held = {ev.partition: ev for ev in await poll(a, range(4), 0.2)}
+        assert set(held) == {0, 1, 2, 3}
+        async with member(redis_url, "b") as b:
+            # a acks nothing: the partitions it hands back go after the draining grace.
+            again: list[Any] = []
+            restarted: set[int] = set()
+
+            async def read_a() -> None:
+                for p in range(4):
+                    try:
+                        await a.fetch("frames", "speed", p, 100, 0.01)
+                    except PartitionLost:
+                        restarted.add(p)
+                        await a.rewind("frames", "speed", p)
+
+            for _ in range(100):
+                await read_a()
+                again += await poll(b, range(4), 0.03)
+                if len(owned(b)) == 2:
+                    break
+            await read_a()
+            gone = owned(b)
+            assert len(gone) == 2
+            assert restarted == gone
+            for p in gone:
+                with pytest.raises(PartitionLost):
+                    a.fence("frames", "speed", p)
+            again += await poll(b, range(4), 0.3)
+            assert {ev.partition for ev in again if ev.deliveries == 2} == gone
 
 
 async def test_a_full_partition_makes_publish_wait_until_acks_free_room(redis_url: str) -> None:

@@ -340,8 +340,11 @@ class StreamDispatcher:
                 return
             except asyncio.CancelledError:
                 raise
-            except PartitionLost:
-                return  # the new owner processes it; this lane's reader starts afresh
+            except PartitionLost as exc:
+                # The next holder processes it (this lane's reader starts afresh).
+                log.info("%s: dropped offsets %d-%d of partition %d (%s)", self.group,
+                         batch[0].offset, batch[-1].offset, p, exc)  # fmt: skip
+                return
             except Exception:
                 log.exception("%s: partition %d: processing failed; retrying", self.group, p)
                 await asyncio.sleep(delay)

@@ -720,7 +720,10 @@ class RedisTransport(Transport):
     def fence(self, topic: str, group: str, partition: int) -> Fence | None:
         lease = self._leases.get(partition)
         part = self._parts.get((topic, group, partition))
-        if lease is None or not lease.held() or (part is not None and part.lost):
+        # No clock check here: the scripts a fence guards check the token in Redis, which is
+        # what holds. A lapse of the local clock alone (renewals late in an outage) must not
+        # drop a batch its reader still counts as in flight.
+        if lease is None or lease.token is None or (part is not None and part.lost):
             raise PartitionLost(f"{topic}[{partition}] is not held by {self.worker_id}")
         assert lease.token is not None
         return Fence(lease.key, lease.token)
@@ -831,6 +834,11 @@ class RedisTransport(Transport):
         part, even once the lease is taken again."""
         if lease.token is not None:
             log.warning("%s: lost partition %d", self.worker_id, lease.index)
+        self._forget(lease)
+
+    def _forget(self, lease: _Lease) -> None:
+        """Give the lease up here: its readers start afresh (what they fetched is delivered
+        again to the next holder) and nothing fetched in this tenure is committed."""
         lease.token = None
         lease.draining = False
         for (_, _, index), part in self._parts.items():
@@ -846,7 +854,7 @@ class RedisTransport(Transport):
     ) -> list[Event]:
         part = self._part(topic, group, partition)
         if part.lost:
-            raise PartitionLost(f"{topic}[{partition}] was taken over from {self.worker_id}")
+            raise PartitionLost(f"{topic}[{partition}] is no longer held by {self.worker_id}")
         lease = self._lease(partition)
         try:
             if lease.token is None and not await self._acquire(lease):
@@ -1165,10 +1173,10 @@ class RedisTransport(Transport):
             # Not forever: what is still in flight then is delivered again to the next owner,
             # and nothing this process commits of it lands (the fence): duplicate work only.
             if not busy or now - lease.draining_since > max(2.0, 2 * self.lease_ms / 1000.0):
-                token, lease.token = lease.token, None
-                lease.draining = False
+                token = lease.token
+                self._forget(lease)  # before the release: it may fail, the lease lapses then
+                log.info("%s: handing partition %d back", self.worker_id, lease.index)
                 await self._scripts["release"](keys=[lease.key], args=[token])
-                log.info("%s: handed partition %d back", self.worker_id, lease.index)
 
     async def _refresh(self, *, trim: bool) -> None:
         """Lag per (topic, group) and stream ends from the streams' own figures; with ``trim``,
