@@ -370,6 +370,42 @@ async def test_taking_a_partition_back_replays_only_what_others_processed_meanwh
         assert a.metrics("count").replayed == 2 * len(theirs) > 0
 
 
+async def test_memory_that_ran_ahead_is_found_even_when_the_same_process_takes_it_back(
+    redis_url: str,
+) -> None:
+    """A commit refused because the lease lapsed in Redis (an outage, a pause) leaves the
+    function's memory ahead of what was acknowledged, even when this process takes the
+    partition back next in line (nobody else held it): it must say so (a worker restarts
+    afresh) instead of running those events again into memory that has them already, which
+    would swallow their outputs."""
+    import redis
+
+    from arenaflow import App, Settings, stream
+
+    app = App(transport=f"{redis_url}&lease_ms={LEASE_MS}", settings=Settings(partitions=2))
+    stale: list[tuple[str, str, int]] = []
+    app.transport.on_stale = lambda *where: stale.append(where)  # type: ignore[attr-defined]
+    client = redis.Redis.from_url(app.transport.url)  # type: ignore[attr-defined]
+    prefix = app.transport.prefix  # type: ignore[attr-defined]
+    memory: dict[str, int] = {}
+    lapse = {"g1"}  # the lease of g1's partition lapses while its first batch runs
+
+    @app.function(stream("plays", key="game"), batch_size=5, replay_on_takeover=True)
+    async def count(events: list[Any], ctx: Any) -> None:
+        for ev in events:
+            if ev.key in lapse:
+                lapse.discard(ev.key)
+                client.delete(f"{prefix}:lease:{ev.partition}")
+            memory[ev.key] = memory.get(ev.key, 0) + 1
+
+    async with app:
+        await app.publish("plays", {"game": "g0"})
+        await app.drain(timeout=10)
+        await app.publish("plays", {"game": "g1"})
+        await eventually(lambda: len(stale) > 0, 10)
+    assert stale[0] == ("plays", "count", partition_for("g1", 2))
+
+
 async def _handed_over(b: Any) -> int:
     deadline = time.monotonic() + 5
     while True:

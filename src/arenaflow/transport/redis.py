@@ -841,6 +841,10 @@ class RedisTransport(Transport):
         again to the next holder) and nothing fetched in this tenure is committed."""
         lease.token = None
         lease.draining = False
+        # Taking it again, even next in line (epoch + 1), is a break: what this process keeps
+        # in memory may hold events whose commit never landed, which must be found out (the
+        # dispatchers compare it with what was acknowledged) before it speaks again.
+        self._held.pop(lease.index, None)
         for (_, _, index), part in self._parts.items():
             if index == lease.index:
                 part.lost = True
