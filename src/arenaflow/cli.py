@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 import importlib
 import logging
+import os
 import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Literal
@@ -138,10 +139,32 @@ def run(
     app.run(duration or None)
 
 
+def _setting(name: str, value: object | None) -> None:
+    """A command-line flag given: it stands for its ``ARENAFLOW_*`` setting, for this process,
+    the apps it imports and the fresh process a worker may exec."""
+    if value is not None:
+        os.environ[f"ARENAFLOW_{name.upper()}"] = str(value)
+
+
+_TRANSPORT_HELP = "The fleet's Redis: redis://host:6379/0 (ARENAFLOW_TRANSPORT)."
+
+
 @cli.command()
 def worker(
     target: Annotated[
         str | None, typer.Argument(metavar="[APP]", help="module:app (default: the pipeline).")
+    ] = None,
+    transport: Annotated[str | None, typer.Option(help=_TRANSPORT_HELP)] = None,
+    state: Annotated[
+        str | None,
+        typer.Option(help="Where function state lives (ARENAFLOW_STATE; default: the transport)."),
+    ] = None,
+    partitions: Annotated[
+        int | None,
+        typer.Option(min=1, help="Partitions per topic, the same on every process."),
+    ] = None,
+    store: Annotated[
+        str | None, typer.Option(help="A postgresql:// URL, or none (ARENAFLOW_STORE).")
     ] = None,
     metrics_host: Annotated[str, typer.Option(help="Address of /metrics and /healthz.")] = (
         "0.0.0.0"
@@ -152,13 +175,24 @@ def worker(
 ) -> None:
     """Run an app's functions as one member of a fleet sharing them through Redis.
 
-    Settings from the environment: ARENAFLOW_TRANSPORT=redis://host:6379/0 (and
-    ARENAFLOW_STATE), ARENAFLOW_STORE (a postgresql:// URL, or none), ARENAFLOW_PARTITIONS
-    (the same on every process)."""
+    Each flag stands for its setting in the environment: ARENAFLOW_TRANSPORT=redis://host:6379/0
+    (and ARENAFLOW_STATE, the transport's Redis when unset), ARENAFLOW_STORE (a postgresql://
+    URL, or none), ARENAFLOW_PARTITIONS (the same on every process)."""
     from arenaflow import worker as fleet
     from arenaflow.errors import ArenaflowError
 
+    for name, value in (
+        ("transport", transport),
+        ("state", state),
+        ("partitions", partitions),
+        ("store", store),
+    ):
+        _setting(name, value)
     settings = Settings.from_env()
+    if "ARENAFLOW_STATE" not in os.environ and settings.transport.startswith("redis"):
+        # State a worker keeps in its own memory would not survive a takeover.
+        _setting("state", settings.transport)
+        settings = Settings.from_env()
     if not settings.transport.startswith(("redis://", "rediss://", "unix://")):
         raise typer.BadParameter(
             f"a worker shares its functions through Redis: set ARENAFLOW_TRANSPORT=redis://... "
@@ -177,6 +211,10 @@ def worker(
 def gateway(
     host: Annotated[str, typer.Option(help="Address the gateway listens on.")] = "0.0.0.0",
     port: Annotated[int, typer.Option(min=0, max=65535, help="The gateway's port.")] = 8000,
+    transport: Annotated[str | None, typer.Option(help=_TRANSPORT_HELP)] = None,
+    store: Annotated[
+        str | None, typer.Option(help="The store the REST history reads (ARENAFLOW_STORE).")
+    ] = None,
 ) -> None:
     """Serve the gateway alone (ingest, REST, push tier, pages): the fleet's front door.
 
@@ -188,11 +226,13 @@ def gateway(
     from arenaflow.gateway.app import create_gateway
     from arenaflow.gateway.server import server_config
 
+    _setting("transport", transport)
+    _setting("store", store)
     settings = Settings.from_env()
     app = App(settings=settings)
     fanout = settings.transport if settings.transport.startswith("redis") else None
-    store = None if settings.store == "none" else _open_store(settings.store)
-    web = create_gateway(app, store=store, settings=settings, fanout_url=fanout)
+    history = None if settings.store == "none" else _open_store(settings.store)
+    web = create_gateway(app, store=history, settings=settings, fanout_url=fanout)
     uvicorn.Server(server_config(web, host=host, port=port, log_level="warning")).run()
 
 

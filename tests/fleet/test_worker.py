@@ -8,6 +8,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from unittest import mock
 
 import httpx
 import pytest
@@ -22,6 +23,10 @@ def test_a_worker_needs_the_redis_transport() -> None:
     result = CliRunner().invoke(cli, ["worker"], env={"ARENAFLOW_TRANSPORT": "memory"})
     assert result.exit_code == 2
     assert "ARENAFLOW_TRANSPORT" in result.output and "redis://" in result.output
+    with mock.patch.dict(os.environ):  # a flag stands for its setting in the environment
+        result = CliRunner().invoke(cli, ["worker", "--transport", "memory"])
+        assert os.environ["ARENAFLOW_TRANSPORT"] == "memory"
+    assert result.exit_code == 2 and "'memory'" in result.output
 
 
 @pytest.mark.slow
@@ -29,17 +34,12 @@ def test_a_worker_serves_metrics_and_health_and_leaves_cleanly_on_sigterm(
     server: RedisServer, tmp_path: Path
 ) -> None:
     port = free_port()
-    env = {
-        **os.environ,
-        "ARENAFLOW_TRANSPORT": server.url,
-        "ARENAFLOW_STATE": server.url,
-        "ARENAFLOW_STORE": "none",
-        "ARENAFLOW_PARTITIONS": "4",
-        "ARENAFLOW_DATA_DIR": str(tmp_path),
-    }
+    env = {k: v for k, v in os.environ.items() if not k.startswith("ARENAFLOW_")}
+    env["ARENAFLOW_DATA_DIR"] = str(tmp_path)
     log = tmp_path / "worker.log"  # a file, not a pipe nobody reads (a full one blocks it)
+    flags = ["--transport", server.url, "--partitions", "4", "--store", "none"]
     proc = subprocess.Popen(
-        [sys.executable, "-m", "arenaflow", "worker", "--metrics-port", str(port)],
+        [sys.executable, "-m", "arenaflow", "worker", *flags, "--metrics-port", str(port)],
         env=env,
         stdout=log.open("wb"),
         stderr=subprocess.STDOUT,
