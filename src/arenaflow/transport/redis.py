@@ -20,10 +20,11 @@ functions keep of it in memory, are all one process's (co-partitioning, as Kafka
 tasks). A process takes free partitions up to its fair share (partitions / live members,
 rounded up) and hands extras back when members join: it stops reading them, waits for what it
 fetched to be acknowledged, then deletes the lease.
-Reads, acknowledgements and the outputs of an invocation go through Lua scripts that first
-check the lease token, so a process paused past its lease (GC, SIGSTOP, a partition of the
-network) can neither read, acknowledge nor publish for a partition someone else took over: it
-gets :class:`~arenaflow.errors.PartitionLost`.
+Reads, acknowledgements and the outputs of an invocation go through Lua scripts
+(:mod:`arenaflow.transport.redis_scripts`) that first check the lease token, so a process
+paused past its lease (GC, SIGSTOP, a partition of the network) can neither read, acknowledge
+nor publish for a partition someone else took over: it gets
+:class:`~arenaflow.errors.PartitionLost`.
 
 Takeover. The new holder claims every pending entry of each group (``XAUTOCLAIM``, any
 consumer) and hands them out again one at a time, oldest first, each claimed (``XCLAIM``, which
@@ -54,7 +55,6 @@ import math
 import os
 import secrets
 import socket
-import struct
 import threading
 import time
 from collections.abc import Awaitable, Callable, Iterable, Sequence
@@ -66,6 +66,7 @@ import msgspec
 from arenaflow.errors import ConfigError, MissingExtra, PartitionLost, TransportError
 from arenaflow.events import Event
 from arenaflow.transport.base import Ack, Entry, Fence, Transport, partition_for
+from arenaflow.transport.redis_scripts import ROW, SCRIPTS, runs
 
 try:
     import redis.asyncio as aioredis
@@ -90,112 +91,6 @@ _MAX_CONNECTIONS = 4096
 _LOOP_STALL_S = 10.0  # a loop that has not ticked for this long is hung: stop renewing
 _GATE_MAX_S = 10.0  # a redelivered batch's ack is waited for at most this long
 
-# KEYS[1] lease, KEYS[2] epoch; ARGV[1] worker id, ARGV[2] ttl ms -> {token, epoch} or false
-_ACQUIRE = """
-if redis.call('EXISTS', KEYS[1]) == 1 then return false end
-local epoch = redis.call('INCR', KEYS[2])
-local token = ARGV[1] .. '/' .. epoch
-redis.call('SET', KEYS[1], token, 'PX', ARGV[2])
-return {token, epoch}
-"""
-# KEYS[1] lease; ARGV[1] token, ARGV[2] ttl ms -> 1 renewed, 0 lost
-_RENEW = """
-if redis.call('GET', KEYS[1]) == ARGV[1] then
-  redis.call('PEXPIRE', KEYS[1], ARGV[2]) return 1
-end
-return 0
-"""
-# KEYS[1] lease; ARGV[1] token -> 1 released
-_RELEASE = """
-if redis.call('GET', KEYS[1]) == ARGV[1] then redis.call('DEL', KEYS[1]) return 1 end
-return 0
-"""
-# KEYS[1] lease, KEYS[2] stream; ARGV[1] token, ARGV[2] group, ARGV[3] consumer, ARGV[4] count
-# -> false (lost) | {1, entries} | {0, last id of the stream}
-_READ = """
-if redis.call('GET', KEYS[1]) ~= ARGV[1] then return false end
-local got = redis.call('XREADGROUP', 'GROUP', ARGV[2], ARGV[3], 'COUNT', ARGV[4],
-                       'STREAMS', KEYS[2], '>')
-if got then return {1, got[1][2]} end
-local last = redis.call('XREVRANGE', KEYS[2], '+', '-', 'COUNT', 1)
-if #last > 0 then return {0, last[1][1]} end
-return {0, '0-0'}
-"""
-# KEYS[1] lease, KEYS[2] stream; ARGV[1] token, ARGV[2] group, ARGV[3] consumer, ARGV[4..] ids
-# -> false (lost) | entries (without those trimmed or acked meanwhile)
-_CLAIM_SOME = """
-if redis.call('GET', KEYS[1]) ~= ARGV[1] then return false end
-return redis.call('XCLAIM', KEYS[2], ARGV[2], ARGV[3], 0, unpack(ARGV, 4))
-"""
-# KEYS[1] lease, KEYS[2] stream; ARGV[1] token, ARGV[2] group, ARGV[3] consumer
-# -> false (lost) | entries moved to the consumer (ids only: no delivery is counted)
-_CLAIM_ALL = """
-if redis.call('GET', KEYS[1]) ~= ARGV[1] then return false end
-local cursor, moved = '0-0', 0
-repeat
-  local got = redis.call('XAUTOCLAIM', KEYS[2], ARGV[2], ARGV[3], 0, cursor,
-                         'COUNT', 1000, 'JUSTID')
-  cursor = got[1]
-  moved = moved + #got[2]
-until cursor == '0-0'
-return moved
-"""
-# Acknowledges the offsets of runs "first,last;..." (see _runs) of KEYS[2] for group ARGV[2], a
-# thousand ids per XACK (Lua's unpack has a stack limit) -> how many were pending.
-_XACK_RUNS = """
-local function xack_runs(stream, group, runs)
-  local ids, acked = {}, 0
-  for first, last in string.gmatch(runs, '(%d+),(%d+)') do
-    for offset = tonumber(first), tonumber(last) do
-      ids[#ids + 1] = string.format('0-%d', offset + 1)
-      if #ids == 1000 then
-        acked = acked + redis.call('XACK', stream, group, unpack(ids))
-        ids = {}
-      end
-    end
-  end
-  if #ids > 0 then acked = acked + redis.call('XACK', stream, group, unpack(ids)) end
-  return acked
-end
-"""
-# KEYS[1] lease, KEYS[2] stream; ARGV[1] token, ARGV[2] group, ARGV[3] runs -> acked or -1
-_ACK = (
-    _XACK_RUNS
-    + """
-if redis.call('GET', KEYS[1]) ~= ARGV[1] then return -1 end
-return xack_runs(KEYS[2], ARGV[2], ARGV[3])
-"""
-)
-# KEYS[1] lease ('' for none), KEYS[2] stream to ack ('' for none), KEYS[3..] streams;
-# ARGV[1] token, ARGV[2] group to ack, ARGV[3] the runs of offsets to ack, then the timestamp
-# of every entry, the number of distinct headers, the headers, and the entries packed in one
-# argument (per entry: stream index into KEYS, index into the headers, key length, value
-# length, both big-endian (_ROW), then the key and the value) -> ids or -1. Packed, not four
-# arguments each: redis-py encodes arguments one by one, the costliest part of publishing.
-_PUBLISH = (
-    _XACK_RUNS
-    + """
-if KEYS[1] ~= '' and redis.call('GET', KEYS[1]) ~= ARGV[1] then return -1 end
-if ARGV[3] ~= '' then xack_runs(KEYS[2], ARGV[2], ARGV[3]) end
-local t = ARGV[4]
-local first = 6
-local rows = ARGV[first + tonumber(ARGV[5])]
-local ids, pos, n = {}, 1, #rows
-while pos <= n do
-  local s, h, kl, vl, at = struct.unpack('>HHHI4', rows, pos)
-  local value = string.sub(rows, at + kl, at + kl + vl - 1)
-  if kl == 0 then
-    ids[#ids + 1] = redis.call('XADD', KEYS[s], '0-*', 'v', value, 't', t, 'h', ARGV[first + h])
-  else
-    ids[#ids + 1] = redis.call('XADD', KEYS[s], '0-*', 'v', value, 't', t, 'h', ARGV[first + h],
-                               'k', string.sub(rows, at, at + kl - 1))
-  end
-  pos = at + kl + vl
-end
-return ids
-"""
-)
-_ROW = struct.Struct(">HHHI")
 _REDELIVER_MAX = 1000  # pending entries redelivered at once, at most
 
 
@@ -205,27 +100,6 @@ def _as_bytes(value: Any) -> bytes:
 
 def _offset(entry_id: bytes) -> int:
     return int(entry_id.split(b"-", 1)[1]) - 1
-
-
-def _runs(offsets: Iterable[int]) -> str:
-    """Offsets as runs of consecutive ones, "first,last;..." (a batch's are mostly one run):
-    what the scripts acknowledge, in one argument rather than an id each.
-
-    >>> _runs([7, 3, 4, 5, 9, 8])
-    '3,5;7,9'
-    """
-    out: list[str] = []
-    first = last = -2
-    for offset in sorted(offsets):
-        if offset == last + 1:
-            last = offset
-            continue
-        if last >= 0:
-            out.append(f"{first},{last}")
-        first = last = offset
-    if last >= 0:
-        out.append(f"{first},{last}")
-    return ";".join(out)
 
 
 def _entry_id(offset: int) -> str:
@@ -450,16 +324,7 @@ class RedisTransport(Transport):
             socket_connect_timeout=2.0,
             health_check_interval=10,
         )
-        for name, source in (
-            ("acquire", _ACQUIRE),
-            ("renew", _RENEW),
-            ("release", _RELEASE),
-            ("read", _READ),
-            ("claim_some", _CLAIM_SOME),
-            ("claim_all", _CLAIM_ALL),
-            ("ack", _ACK),
-            ("publish", _PUBLISH),
-        ):
+        for name, source in SCRIPTS.items():
             self._scripts[name] = self._redis.register_script(source)
         await self._retry(self._redis.ping)
         for topic in list(self._topics):
@@ -634,13 +499,13 @@ class RedisTransport(Transport):
         if ack is None:
             args += ["", ""]
         else:
-            args += [ack.group, _runs(ack.offsets)]
+            args += [ack.group, runs(ack.offsets)]
         placed: list[tuple[str, int, str | None, dict[str, str], float, Any]] = []
         now = time.time()
         rows: list[bytes] = []
         heads: list[bytes] = []
         head_of: dict[int, int] = {}  # id(headers) -> index (a publish_many's events share one)
-        row = _ROW.pack
+        row = ROW.pack
         # (topic, key) -> partition and stream index, looked up once for a run of one.
         route: tuple[str, str | None, int, int] = ("", None, 0, 0)
         for topic, value, key, headers in entries:
@@ -794,20 +659,7 @@ class RedisTransport(Transport):
         if moved is None or moved is False:
             await self._lose(lease)
             raise PartitionLost(f"{part.topic}[{part.index}] was taken over")
-        pending: list[tuple[bytes, int]] = []
-        low = "-"
-        while True:
-            rows = await self._retry(
-                lambda lo=low: redis.xpending_range(  # type: ignore[misc]
-                    part.stream, part.group, lo, "+", 1000, self.worker_id
-                )
-            )
-            if not rows:
-                break
-            pending += [(_as_bytes(row["message_id"]), int(row["times_delivered"])) for row in rows]
-            if len(rows) < 1000:
-                break
-            low = "(" + pending[-1][0].decode()
+        pending = await self._pending_here(part)
         groups = await self._retry(lambda: redis.xinfo_groups(part.stream))
         delivered = 0
         for g in groups:
@@ -881,23 +733,28 @@ class RedisTransport(Transport):
             await asyncio.sleep(min(timeout_s, _BACKOFF_MAX_S))
             return []
 
+    async def _pending_here(self, part: _Partition) -> list[tuple[bytes, int]]:
+        """The group's entries pending for this consumer, oldest first, with their delivery
+        counts (an outage raises: the caller's fetch tries again)."""
+        pending: list[tuple[bytes, int]] = []
+        low = "-"
+        while True:
+            rows = await self.redis.xpending_range(
+                part.stream, part.group, low, "+", 1000, self.worker_id
+            )
+            pending += [(_as_bytes(row["message_id"]), int(row["times_delivered"])) for row in rows]
+            if len(rows) < 1000:
+                return pending
+            low = "(" + pending[-1][0].decode()
+
     async def _recover_unanswered(self, part: _Partition) -> None:
         """Queue for redelivery the entries pending for this consumer that it does not know it
         holds: a read whose reply was lost (Redis restarting, a connection cut) took them, and
         nobody else would ever deliver them again."""
-        redis, unknown = self.redis, []
-        low = "-"
-        while True:
-            rows = await redis.xpending_range(
-                part.stream, part.group, low, "+", 1000, self.worker_id
-            )
-            for row in rows:
-                entry_id = _as_bytes(row["message_id"])
-                if _offset(entry_id) not in part.inflight:
-                    unknown.append((entry_id, int(row["times_delivered"])))
-            if len(rows) < 1000:
-                break
-            low = "(" + _as_bytes(rows[-1]["message_id"]).decode()
+        pending = await self._pending_here(part)
+        unknown = [
+            (entry_id, n) for entry_id, n in pending if _offset(entry_id) not in part.inflight
+        ]
         part.unanswered = False
         if unknown:
             log.warning(
@@ -1013,9 +870,9 @@ class RedisTransport(Transport):
         lease = self._lease(partition)
         if lease.token is None or part.lost:
             raise PartitionLost(f"{topic}[{partition}] is no longer held by {self.worker_id}")
-        script, token, runs = self._scripts["ack"], lease.token, _runs(done)
+        script, token, acked = self._scripts["ack"], lease.token, runs(done)
         n = await self._retry(
-            lambda: script(keys=[lease.key, part.stream], args=[token, group, runs])
+            lambda: script(keys=[lease.key, part.stream], args=[token, group, acked])
         )
         if n == -1:
             await self._lose(lease)
@@ -1081,7 +938,7 @@ class RedisTransport(Transport):
         client = sync_redis.Redis.from_url(
             self.url, socket_timeout=self.lease_ms / 1000.0, socket_connect_timeout=2.0
         )
-        renew = client.register_script(_RENEW)
+        renew = client.register_script(SCRIPTS["renew"])
         period = min(self.lease_ms / 4000.0, 0.5)  # membership stays fresh under long leases
         members = f"{self.prefix}:members"
         try:
