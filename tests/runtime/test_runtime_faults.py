@@ -7,11 +7,12 @@ from typing import Any
 
 import pytest
 
-from arenaflow import ConfigError, StateError, stream
+from arenaflow import ConfigError, StateError, TransportError, stream
 from arenaflow.state.base import WatermarkKey
 from arenaflow.state.memory import MemoryState
+from arenaflow.transport.memory import MemoryTransport
 
-from .conftest import make_app
+from .conftest import dead_letters, make_app
 
 
 class FlakyState(MemoryState):
@@ -55,6 +56,57 @@ async def test_backend_outage_holds_the_lane_and_loses_nothing() -> None:
     firsts = [n for i, n in enumerate(applied) if n not in applied[:i]]
     assert firsts == list(range(20))
     assert app.metrics("count").dead_lettered == 0
+
+
+class DeadLetterOutage(MemoryTransport):
+    """Publishing a dead letter fails once (the backend is down for a moment)."""
+
+    def __init__(self) -> None:
+        super().__init__(default_partitions=1)
+        self.failures = 1
+
+    async def publish(self, topic: str, value: Any, key: str | None = None, headers: Any = None):  # type: ignore[no-untyped-def]
+        if topic.endswith(".dlq") and self.failures:
+            self.failures -= 1
+            raise TransportError("dead-letter topic unavailable")
+        return await super().publish(topic, value, key, headers)
+
+
+class WatermarkOutage(MemoryState):
+    """Reading a watermark fails once, once armed."""
+
+    armed = False
+
+    def watermark(self, namespace: str, wkey: WatermarkKey) -> int:
+        if self.armed:
+            self.armed = False
+            raise StateError("state backend unavailable")
+        return super().watermark(namespace, wkey)
+
+
+async def test_a_lane_outlives_failures_while_it_retries_a_batch() -> None:
+    """The retry of a batch the runtime failed on (here: its dead letter could not be
+    published) checks what was applied meanwhile; a failure there too must not end the lane,
+    or its partition's reader would wait forever for room the lane never makes."""
+    state = WatermarkOutage()
+    app = make_app(transport=DeadLetterOutage(), state=state)
+    done: list[int] = []
+
+    @app.function(stream("frames", key="game"), batch_size=1, max_retry_attempts=0)
+    async def count(events, ctx):
+        for ev in events:
+            if ev.value["poison"]:
+                state.armed = True  # the retry's watermark read fails too
+                raise ValueError("poison")
+            done.append(ev.value["n"])
+
+    async with app:
+        await app.publish("frames", {"game": "g1", "n": 0, "poison": True})
+        for n in range(1, 30):
+            await app.publish("frames", {"game": "g1", "n": n, "poison": False})
+        await app.drain(timeout=10)
+    assert done == list(range(1, 30))
+    assert [letter.value["n"] for letter in dead_letters(app, "count")] == [0]
 
 
 async def test_publish_before_start_from_async_code_waits_instead_of_raising() -> None:

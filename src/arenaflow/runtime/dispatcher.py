@@ -26,6 +26,7 @@ import asyncio
 import contextlib
 import logging
 import time
+from asyncio import FIRST_COMPLETED
 from collections import deque
 from typing import TYPE_CHECKING, Any
 
@@ -228,10 +229,12 @@ class StreamDispatcher:
                     for i, group in groups.items():
                         lanes[i].put(group)
                 # Backpressure: stop fetching while a lane holds more than a few batches.
-                for lane in lanes:
+                for lane, task in zip(lanes, lane_tasks, strict=True):
                     while len(lane.buffer) > high_water:
                         lane.space = asyncio.get_running_loop().create_future()
-                        await lane.space
+                        await asyncio.wait({lane.space, task}, return_when=FIRST_COMPLETED)
+                        if task.done():  # a lane that ended makes no room: start afresh
+                            raise RuntimeError(f"{self.group}: a lane of partition {p} ended")
         finally:
             for task in lane_tasks:
                 task.cancel()
@@ -333,9 +336,15 @@ class StreamDispatcher:
         """Process a batch, retrying when the runtime itself fails (a state commit, an ack or a
         dead-letter publish: a backend outage). The lane waits, its backlog grows, and nothing is
         skipped or reordered; events applied before the failure are skipped on the retry."""
-        delay = 0.05
+        delay, retry = 0.05, False
         while True:
+            # Everything inside the try: a lane that ended here would leave its reader waiting
+            # forever for room in its buffer.
             try:
+                if retry:
+                    batch = await self._skip_applied(batch, p)
+                    if not batch:
+                        return
                 await self.process(batch, p)
                 return
             except asyncio.CancelledError:
@@ -348,10 +357,7 @@ class StreamDispatcher:
             except Exception:
                 log.exception("%s: partition %d: processing failed; retrying", self.group, p)
                 await asyncio.sleep(delay)
-                delay = min(delay * 2, 2.0)
-                batch = await self._skip_applied(batch, p)
-                if not batch:
-                    return
+                delay, retry = min(delay * 2, 2.0), True
 
     # -- processing ----------------------------------------------------------------------------
     async def process(self, batch: list[Event], p: int) -> None:
