@@ -12,6 +12,7 @@ from typing import Any
 
 import msgspec
 import pytest
+from redis.exceptions import ConnectionError as RedisConnectionError
 
 from arenaflow.errors import ConfigError, PartitionLost, TransportError
 from arenaflow.transport.base import Ack, partition_for
@@ -165,6 +166,44 @@ async def test_a_dead_members_pending_events_go_to_the_survivor_in_growing_batch
             [(8, 2), (9, 2)],  # delivered once (to the first): growing again
             [(10, 2), (11, 2)],
         ]
+
+
+def lose_a_reply(log: RedisTransport, script: str) -> None:
+    """The next call of ``script`` runs in Redis but its reply never arrives (a connection cut
+    as Redis shuts down)."""
+    real = log._scripts[script]
+
+    async def cut(*args: Any, **kwargs: Any) -> Any:
+        log._scripts[script] = real
+        await real(*args, **kwargs)
+        raise RedisConnectionError("Connection reset by peer (the reply is lost)")
+
+    log._scripts[script] = cut
+
+
+async def test_entries_read_without_a_reply_are_delivered_again(redis_url: str) -> None:
+    async with member(redis_url, "a", partitions=1) as a:
+        assert await poll(a, range(1), 0.05) == []  # holds the partition
+        for i in range(3):
+            await a.publish("frames", {"i": i}, key="g")
+        lose_a_reply(a, "read")
+        assert await a.fetch("frames", "speed", 0, 100, 0.05) == []  # Redis took them
+        got = await redelivered_batches(a, 3)
+        assert [v for b in got for v in values(b)] == [(0, 2), (1, 2), (2, 2)]
+
+
+async def test_a_redelivery_without_a_reply_keeps_the_order(redis_url: str) -> None:
+    dead = RedisTransport(f"{redis_url}&lease_ms={LEASE_MS}", default_partitions=1, worker_id="d")
+    dead.register_group("frames", "speed")
+    await dead.start()
+    for i in range(5):
+        await dead.publish("frames", {"i": i}, key="g")
+    assert len(await poll(dead, range(1), 0.2)) == 5
+    await die(dead)
+    async with member(redis_url, "survivor", partitions=1) as survivor:
+        lose_a_reply(survivor, "claim_some")  # the first redelivered entry vanishes on the way
+        got = await redelivered_batches(survivor, 5)
+        assert [i for b in got for i, _ in values(b)] == [0, 1, 2, 3, 4]
 
 
 async def test_a_paused_member_cannot_ack_publish_or_read_after_the_takeover(

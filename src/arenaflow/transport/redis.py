@@ -89,7 +89,6 @@ _TRIM_EVERY = 4  # refreshes between trims
 _ACQUIRE_POLL_S = 0.1  # a reader without its partition looks again this often
 _MAX_CONNECTIONS = 4096
 _LOOP_STALL_S = 10.0  # a loop that has not ticked for this long is hung: stop renewing
-_GATE_MAX_S = 10.0  # a redelivered batch's ack is waited for at most this long
 
 _REDELIVER_MAX = 1000  # pending entries redelivered at once, at most
 
@@ -199,7 +198,6 @@ class _Partition:
         "caught_up",
         "claimed",
         "gate",
-        "gate_since",
         "generation",
         "group",
         "index",
@@ -220,13 +218,18 @@ class _Partition:
         self.lost = False  # lost while held: fetch raises PartitionLost until rewind()
         self.redeliver: list[tuple[bytes, int]] | None = None  # (id, deliveries so far)
         self.gate: int | None = None  # last offset of the redelivered events awaiting acks
-        self.gate_since = 0.0  # monotonic
         self.ramp = 1  # how many pending entries the next redelivery may take at once
         #: The last entry id the group read when it had read everything (else None).
         self.caught_up: bytes | None = None
         self.unanswered = False  # a fetch failed: it may have taken entries it never saw
         self.inflight: set[int] = set()  # fetched, not yet acked
         self.rebuild_end = 0  # below it, all was acknowledged when the partition was taken
+
+    def forget_reads(self) -> None:
+        """Nothing fetched is in flight or queued any more: what is pending in Redis comes
+        again by the next claim."""
+        self.redeliver, self.gate, self.caught_up, self.unanswered = None, None, None, False
+        self.inflight.clear()
 
 
 class RedisTransport(Transport):
@@ -590,7 +593,6 @@ class RedisTransport(Transport):
         # drop a batch its reader still counts as in flight.
         if lease is None or lease.token is None or (part is not None and part.lost):
             raise PartitionLost(f"{topic}[{partition}] is not held by {self.worker_id}")
-        assert lease.token is not None
         return Fence(lease.key, lease.token)
 
     def expect_rebuild(self, topic: str, group: str) -> None:
@@ -672,12 +674,10 @@ class RedisTransport(Transport):
             self.worker_id, part.topic, part.index, part.group, len(pending),
             part.rebuild_end, delivered,
         )  # fmt: skip
+        part.forget_reads()
         part.redeliver = pending or None
-        part.gate = None
         part.ramp = 1
-        part.inflight.clear()
         part.claimed = lease.epoch
-        part.caught_up, part.unanswered = None, False
         part.generation = lease.generation
 
     async def _lose(self, lease: _Lease) -> None:
@@ -700,9 +700,7 @@ class RedisTransport(Transport):
         for (_, _, index), part in self._parts.items():
             if index == lease.index:
                 part.lost = True
-                part.caught_up = None
-                part.redeliver, part.gate = None, None
-                part.inflight.clear()
+                part.forget_reads()
 
     # -- consuming --------------------------------------------------------------------------------
     async def fetch(
@@ -748,20 +746,22 @@ class RedisTransport(Transport):
             low = "(" + pending[-1][0].decode()
 
     async def _recover_unanswered(self, part: _Partition) -> None:
-        """Queue for redelivery the entries pending for this consumer that it does not know it
-        holds: a read whose reply was lost (Redis restarting, a connection cut) took them, and
-        nobody else would ever deliver them again."""
-        pending = await self._pending_here(part)
-        unknown = [
-            (entry_id, n) for entry_id, n in pending if _offset(entry_id) not in part.inflight
+        """Queue again, in order, every entry pending for this consumer that is not in flight:
+        a read or claim whose reply was lost (Redis restarting, a connection cut) took entries
+        nobody else would ever deliver again."""
+        queued = [
+            (entry_id, n)
+            for entry_id, n in await self._pending_here(part)
+            if _offset(entry_id) not in part.inflight
         ]
-        part.unanswered = False
-        if unknown:
+        unseen = len(queued) - len(part.redeliver or ())
+        if unseen > 0:
             log.warning(
-                "%s: %s[%d] for %s: %d entries read without a reply: delivering them again",
-                self.worker_id, part.topic, part.index, part.group, len(unknown),
+                "%s: %s[%d] for %s: %d entries taken without a reply: delivering them again",
+                self.worker_id, part.topic, part.index, part.group, unseen,
             )  # fmt: skip
-            part.redeliver = [*(part.redeliver or ()), *unknown]
+        part.redeliver = queued or None
+        part.unanswered = False
 
     async def _read_new(
         self, part: _Partition, lease: _Lease, max_events: int, timeout_s: float
@@ -821,13 +821,6 @@ class RedisTransport(Transport):
         only its own delivery count reaches the retry limit."""
         deadline = time.monotonic() + timeout_s
         while part.gate is not None:
-            if time.monotonic() - part.gate_since > _GATE_MAX_S:
-                # Its ack never came (the events went astray in this process): go on rather
-                # than hold the partition; what is unacknowledged stays pending in Redis.
-                log.warning("%s: %s[%d] for %s: redelivery gate timed out", self.worker_id,
-                            part.topic, part.index, part.group)  # fmt: skip
-                part.gate = None
-                break
             if time.monotonic() >= deadline or part.lost:
                 return []
             await asyncio.sleep(0.002)
@@ -855,7 +848,7 @@ class RedisTransport(Transport):
             for entry in reply:
                 offset = _offset(entry[0])
                 events.append(_event(part.topic, part.index, entry, counts.get(offset, 0) + 1))
-            part.gate, part.gate_since = events[-1].offset, time.monotonic()
+            part.gate = events[-1].offset
             part.inflight.update(ev.offset for ev in events)
             part.ramp = min(2 * take, _REDELIVER_MAX)
             return events
@@ -890,12 +883,10 @@ class RedisTransport(Transport):
     async def rewind(self, topic: str, group: str, partition: int) -> None:
         part = self._part(topic, group, partition)
         part.lost = False
-        part.caught_up = None
         part.claimed = 0  # claim (and so redeliver) its pending entries on the next fetch
         # The reader dropped what it had fetched (it comes again by the claim): nothing is in
         # flight, so a partition being handed back is not held up waiting for acks of it.
-        part.inflight.clear()
-        part.redeliver, part.gate = None, None
+        part.forget_reads()
 
     async def seek(self, topic: str, group: str, partition: int, offset: int) -> None:
         await self._ensure_group(topic, group, partition)
@@ -908,9 +899,7 @@ class RedisTransport(Transport):
             ids = [row["message_id"] for row in rows]
             await self._retry(lambda i=ids: redis.xack(stream, group, *i))  # type: ignore[misc]
         await self._retry(lambda: redis.xgroup_setid(stream, group, f"0-{offset}"))
-        part = self._part(topic, group, partition)
-        part.redeliver, part.gate, part.caught_up = None, None, None
-        part.inflight.clear()
+        self._part(topic, group, partition).forget_reads()
 
     async def history(
         self, topic: str, partition: int, start: int, end: int, max_events: int
