@@ -189,16 +189,16 @@ def worker(
     ):
         _setting(name, value)
     settings = Settings.from_env()
-    if "ARENAFLOW_STATE" not in os.environ and settings.transport.startswith("redis"):
-        # State a worker keeps in its own memory would not survive a takeover.
-        _setting("state", settings.transport)
-        settings = Settings.from_env()
     if not settings.transport.startswith(("redis://", "rediss://", "unix://")):
         raise typer.BadParameter(
-            f"a worker shares its functions through Redis: set ARENAFLOW_TRANSPORT=redis://... "
-            f"(it is {settings.transport!r})",
+            "a worker shares its functions through Redis: --transport redis://... "
+            f"(ARENAFLOW_TRANSPORT; it is {settings.transport!r})",
             param_hint="ARENAFLOW_TRANSPORT",
         )
+    if "ARENAFLOW_STATE" not in os.environ:
+        # State a worker kept in its own memory would not survive a takeover.
+        _setting("state", settings.transport)
+        settings = Settings.from_env()
     try:
         app = fleet.build(settings, load_app(target) if target else None)
     except (ArenaflowError, ImportError) as exc:
