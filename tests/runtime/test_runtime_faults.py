@@ -2,17 +2,20 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 from collections.abc import Hashable, Mapping
 from typing import Any
 
 import pytest
 
 from arenaflow import ConfigError, StateError, TransportError, stream
+from arenaflow.errors import PartitionLost
 from arenaflow.state.base import WatermarkKey
 from arenaflow.state.memory import MemoryState
 from arenaflow.transport.memory import MemoryTransport
 
-from .conftest import dead_letters, make_app
+from .conftest import dead_letters, make_app, wait_until
 
 
 class FlakyState(MemoryState):
@@ -107,6 +110,49 @@ async def test_a_lane_outlives_failures_while_it_retries_a_batch() -> None:
         await app.drain(timeout=10)
     assert done == list(range(1, 30))
     assert [letter.value["n"] for letter in dead_letters(app, "count")] == [0]
+
+
+class LosesItsPartitionOnce(MemoryTransport):
+    """The next fetch, once armed, says another process took the partition over."""
+
+    def __init__(self) -> None:
+        super().__init__(default_partitions=1)
+        self.armed = False
+
+    async def fetch(
+        self, topic: str, group: str, partition: int, max_events: int, timeout_s: float
+    ):  # type: ignore[no-untyped-def]
+        if self.armed:
+            self.armed = False
+            raise PartitionLost(f"{topic}[{partition}] was taken over")
+        return await super().fetch(topic, group, partition, max_events, timeout_s)
+
+
+async def test_a_lane_that_swallows_a_cancellation_does_not_stall_its_partition() -> None:
+    """A reader whose tenure ends cancels its lanes and waits for them; a lane inside a client
+    library that turned the cancellation into something it recovers from is asked again,
+    so the reader starts afresh instead of waiting for it forever."""
+    transport = LosesItsPartitionOnce()
+    app = make_app(transport=transport)
+    done: list[int] = []
+
+    @app.function(stream("frames", key="game"), batch_size=1)
+    async def count(events, ctx):
+        for ev in events:
+            if ev.value["n"] == 0:
+                transport.armed = True
+                with contextlib.suppress(asyncio.CancelledError):
+                    await asyncio.sleep(5)  # as a library whose read timed out then would
+            done.append(ev.value["n"])
+
+    async with app:
+        await app.publish("frames", {"game": "g1", "n": 0})
+        await wait_until(lambda: transport.armed)
+        await wait_until(lambda: not transport.armed)  # the tenure ended mid-invocation
+        for n in range(1, 5):  # read only by a reader that started afresh
+            await app.publish("frames", {"game": "g1", "n": n})
+        await app.drain(timeout=10)
+    assert sorted(set(done)) == list(range(5))
 
 
 async def test_publish_before_start_from_async_code_waits_instead_of_raising() -> None:

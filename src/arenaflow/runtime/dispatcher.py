@@ -87,6 +87,19 @@ class _Lane:
             self.wakeup.set_result(None)
 
 
+async def _cancel(tasks: list[asyncio.Task[None]]) -> None:
+    """Cancel ``tasks`` and wait until they are done, asking again after a while: a
+    cancellation landing just as a client library's read times out can come out as a timeout,
+    which the library (or a lane's retry) goes on from (seen with redis-py: a reader waited
+    forever for a lane that had swallowed its cancellation)."""
+    pending = set(tasks)
+    while pending:
+        for task in pending:
+            task.cancel()
+        _, pending = await asyncio.wait(pending, timeout=1.0)
+    await asyncio.gather(*tasks, return_exceptions=True)
+
+
 class StreamDispatcher:
     """Consumes ``trigger.topic`` for ``fn`` as consumer group ``fn.name``."""
 
@@ -149,14 +162,7 @@ class StreamDispatcher:
             self._tasks.append(loop.create_task(self._read_partition(p), name=f"{self.group}[{p}]"))
 
     async def stop(self) -> None:
-        pending = set(self._tasks)
-        while pending:
-            for task in pending:
-                task.cancel()
-            # Asked again after a while: a cancellation landing just as a client library's read
-            # times out can come out as a timeout, which the library retries (seen with redis-py).
-            _, pending = await asyncio.wait(pending, timeout=1.0)
-        await asyncio.gather(*self._tasks, return_exceptions=True)
+        await _cancel(self._tasks)
         self._tasks.clear()
 
     def lag(self) -> int:
@@ -234,11 +240,10 @@ class StreamDispatcher:
                         lane.space = asyncio.get_running_loop().create_future()
                         await asyncio.wait({lane.space, task}, return_when=FIRST_COMPLETED)
                         if task.done():  # a lane that ended makes no room: start afresh
-                            raise RuntimeError(f"{self.group}: a lane of partition {p} ended")
+                            why = "cancelled" if task.cancelled() else repr(task.exception())
+                            raise RuntimeError(f"a lane of partition {p} ended ({why})")
         finally:
-            for task in lane_tasks:
-                task.cancel()
-            await asyncio.gather(*lane_tasks, return_exceptions=True)
+            await _cancel(lane_tasks)
 
     async def _rebuild(self, p: int, end: int) -> None:
         """Bring what the function keeps in memory for partition ``p`` up to ``end`` (below it,
